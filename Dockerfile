@@ -1,0 +1,37 @@
+# CodeArena on its embedded default: SQLite vote store on a volume, two local models on CPU, no key, no GPU.
+FROM python:3.11-slim
+
+# llama-cpp-python builds from source: a C/C++ toolchain and cmake are needed at build time.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential=12.* cmake=3.* \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN useradd --create-home --uid 10001 arena \
+    && mkdir -p /data \
+    && chown arena:arena /data
+
+WORKDIR /app
+COPY --chown=arena:arena pyproject.toml README.md ./
+COPY --chown=arena:arena codearena ./codearena
+COPY --chown=arena:arena votes ./votes
+COPY --chown=arena:arena ratings ./ratings
+COPY --chown=arena:arena serving ./serving
+COPY --chown=arena:arena arena_ui ./arena_ui
+
+# GGML_NATIVE=OFF: the image must run on CPUs other than the build machine's.
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONUNBUFFERED=1
+# The project itself, not a registry package: its pins live in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ".[ui,local]"
+
+USER 10001
+ENV CODEARENA_DB=/data/codearena.db \
+    CODEARENA_CACHE=/data/cache \
+    GRADIO_ANALYTICS_ENABLED=False
+VOLUME ["/data"]
+EXPOSE 7860
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/', timeout=4)"]
+CMD ["codearena", "serve", "--host", "0.0.0.0", "--port", "7860"]

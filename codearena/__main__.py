@@ -1,0 +1,3 @@
+from codearena.cli import main
+
+raise SystemExit(main())

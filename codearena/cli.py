@@ -1,0 +1,69 @@
+"""The `codearena` command. Each subcommand is a module in ``codearena.commands`` with HELP, configure(),
+run(); the work itself lives in the rooms (serving, votes, ratings, arena_ui), so the CLI and the Python
+API share one implementation.
+
+Data flows one way, and so does this list: prompts -> answers -> votes -> ratings -> leaderboard/export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from codearena import __version__
+
+# (command, module under codearena.commands); order is the order of the data flow.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("serve", "serve"),
+    ("models", "models"),
+    ("prompts", "prompts"),
+    ("generate", "generate"),
+    ("judge", "judge"),
+    ("duel", "duel"),
+    ("import", "import_"),
+    ("rate", "rate"),
+    ("validate", "validate"),
+    ("export", "export"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codearena",
+        description="Human-preference evaluation of code LLMs: crowd votes in the browser, local model duels "
+        "judged by an LLM, Bradley-Terry ratings validated against LLM-judge rankings.",
+        epilog="Data flows: prompts -> answers (generate) -> votes (serve, duel, import) -> ratings (rate, "
+        "validate) -> export. Run 'codearena COMMAND --help' for each command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"codearena {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, module in COMMANDS:
+        mod = importlib.import_module(f"codearena.commands.{module}")
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.configure(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, LookupError, OSError) as exc:
+        # Our errors subclass ValueError with a message meant for the user; show it without a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per `codearena` subcommand: HELP (one line), configure(parser), run(args) -> exit code."""

@@ -1,0 +1,95 @@
+"""The one interface every model backend implements (llamacpp, openai, anthropic, vllm, replay).
+
+Async, with streaming and non-streaming calls. A backend that fails raises :class:`BackendError` naming
+the model and the cause; one that fails mid-stream raises it after the text already yielded, so callers
+can show a marked error rather than a silently truncated answer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, str]  # OpenAI chat format: {"role": "system"|"user"|"assistant", "content": str}
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of models.toml. Remote backends name the env var that holds the key, never the key."""
+
+    name: str
+    backend: str  # llamacpp | openai | anthropic | vllm | replay
+    model: str  # model id, local path, or (replay) a model_answer JSONL path
+    params: SamplingParams = field(default_factory=SamplingParams)
+    system_prompt: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 1  # requests in flight at once for this model
+    timeout_s: float = 600.0
+    max_retries: int = 3
+    options: dict[str, Any] = field(default_factory=dict)  # backend-specific extras (n_ctx, n_threads, ...)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    seconds: float | None = None
+    finish_reason: str | None = None
+
+
+class BackendError(RuntimeError):
+    """A model call that failed, with the model's name and the cause in the message."""
+
+    def __init__(self, model: str, cause: str, *, partial: str = "") -> None:
+        super().__init__(f"model {model!r}: {cause}")
+        self.model = model
+        self.cause = cause
+        self.partial = partial  # text streamed before the failure, if any
+
+
+class Backend(ABC):
+    """Base class: subclasses implement ``stream``; ``complete`` joins the stream unless overridden."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def availability(self) -> tuple[bool, str]:
+        """(usable now, reason when not). Cheap: no generation."""
+        return True, ""
+
+    @abstractmethod
+    def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
+        """Yield text deltas of the assistant's reply."""
+
+    async def complete(self, messages: list[Message], params: SamplingParams | None = None) -> Completion:
+        import time
+
+        start = time.perf_counter()
+        parts = [delta async for delta in self.stream(messages, params)]
+        return Completion(text="".join(parts), model=self.name, seconds=time.perf_counter() - start)
+
+    async def aclose(self) -> None:
+        """Release clients, servers or in-process engines (nothing to release by default)."""
+        return None
+
+    def with_system(self, messages: list[Message]) -> list[Message]:
+        if self.spec.system_prompt and not any(m.get("role") == "system" for m in messages):
+            return [{"role": "system", "content": self.spec.system_prompt}, *messages]
+        return list(messages)

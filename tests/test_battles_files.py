@@ -1,0 +1,59 @@
+"""Battles files in the Chatbot Arena schema: each format loads; each bad row is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from votes.files import BattlesFileError, read_battles_file, write_battles_file
+
+ROWS = [
+    {"model_a": "gpt-4", "model_b": "llama-13b", "winner": "model_a", "question_id": 81, "judge": "expert_1"},
+    {"model_a": "llama-13b", "model_b": "claude-v1", "winner": "tie (bothbad)", "question_id": 82, "judge": "x"},
+]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv", ".parquet"])
+def test_every_format_round_trips_and_keeps_extra_columns(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"battles{suffix}"
+    write_battles_file(pd.DataFrame(ROWS), path)
+    df = read_battles_file(path)
+    assert list(df["winner"]) == ["model_a", "tie (bothbad)"]
+    assert list(df["judge"]) == ["expert_1", "x"]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"winner": "A>>B"}, r"line 2: unknown winner label 'A>>B'"),
+        ({"model_b": "gpt-4", "model_a": "gpt-4"}, r"line 2: model_a == model_b"),
+        ({"model_b": None}, r"line 2: model_b is empty or NaN"),
+        ({"model_a": ""}, r"line 2: empty model name"),
+    ],
+)
+def test_bad_rows_are_named_by_line(tmp_path: Path, bad: dict, message: str) -> None:
+    path = write_jsonl(tmp_path / "b.jsonl", [ROWS[0], {**ROWS[1], **bad}])
+    with pytest.raises(BattlesFileError, match=message):
+        read_battles_file(path)
+
+
+def test_missing_column_empty_file_and_broken_json(tmp_path: Path) -> None:
+    with pytest.raises(BattlesFileError, match="missing column"):
+        read_battles_file(write_jsonl(tmp_path / "a.jsonl", [{"model_a": "x", "model_b": "y"}]))
+    (tmp_path / "e.jsonl").write_text("")
+    with pytest.raises(BattlesFileError, match="empty"):
+        read_battles_file(tmp_path / "e.jsonl")
+    (tmp_path / "j.jsonl").write_text(json.dumps(ROWS[0]) + "\n{not json\n")
+    with pytest.raises(BattlesFileError, match=r"j.jsonl:line 2: not valid JSON"):
+        read_battles_file(tmp_path / "j.jsonl")
+    with pytest.raises(BattlesFileError, match="CSV line 3|line 3"):
+        pd.DataFrame([ROWS[0], {**ROWS[1], "winner": "nope"}]).to_csv(tmp_path / "c.csv", index=False)
+        read_battles_file(tmp_path / "c.csv")

