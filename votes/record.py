@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -92,7 +92,8 @@ class Battle:
 
     def to_row(self) -> dict[str, Any]:
         """The store's row: JSON-typed fields serialised, everything else as is."""
-        row = asdict(self)
+        # Not asdict(): it deep-copies every field and was 65% of import time.
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in JSON_FIELDS:
             value = row[key]
             row[key] = None if value is None else json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,68 @@
+"""`codearena import FORMAT PATH`: the field's vote datasets and answer files into the vote store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from codearena.commands._common import add_db, db_path
+
+HELP = "import vote datasets (Chatbot Arena, MT-bench, PandaLM, Arena-Hard judgments) and model answers"
+DESCRIPTION = """Import votes or answers into the vote store. Idempotent: importing the same file twice adds nothing.
+
+Formats:
+  arena-battles        Chatbot Arena battle files (JSON list or JSONL: model_a, model_b, winner, ...)
+  mt-bench-human       MT-bench human judgments (question_id, judge, model_a, model_b, winner)
+  pandalm              PandaLM test set (majority of annotator1..3); with --judge-file F --judge-name NAME
+                       the judge's verdicts on the same pairs become judge:NAME battles (joined on idx)
+  codearena-judgments  Arena-Hard model_judgment / CodeArena judge outputs (games with A>>B .. B>>A labels;
+                       game 2 has positions swapped); source judge:<judge named in each row>
+  answers              FastChat / Arena-Hard model_answer JSONL files (a file or a model_answer/ folder)
+
+Provenance: imported human votes are stored with source import:<dataset> (dataset = the format name, or
+--dataset); say who voted with --as-source human or --as-source judge:NAME. PATH may be a folder: every
+.jsonl/.json file under it is imported.
+
+Example:
+  codearena import pandalm testset-v1.json --judge-file gpt-3.5-turbo-testset-v1.json --judge-name gpt-3.5-turbo
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from votes.importers import ARENA_HARD_BASELINE, FORMATS  # light: stdlib + votes.record
+
+    parser.add_argument("format", metavar="FORMAT", help=f"one of: {', '.join(FORMATS)}")
+    parser.add_argument("path", metavar="PATH", type=Path, help="file (JSON list or JSONL) or folder of files")
+    add_db(parser)
+    parser.add_argument("--dataset", default=None,
+                        help="dataset name used in battle ids and the source import:<dataset> (default: FORMAT)")
+    parser.add_argument("--as-source", default=None, metavar="SOURCE",
+                        help="who voted: 'human' or 'judge:NAME' (default: import:<dataset> for human datasets)")
+    parser.add_argument("--judge-file", type=Path, default=None, help="pandalm: judge verdict file joined on idx")
+    parser.add_argument("--judge-name", default=None, help="pandalm: the judge's name (source judge:NAME)")
+    parser.add_argument("--baseline", default=ARENA_HARD_BASELINE,
+                        help=f"codearena-judgments: model in position A of game 1 when rows do not name it "
+                             f"(default: {ARENA_HARD_BASELINE}, Arena-Hard v0.1's baseline)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from votes.importers import ImportOptions, check_options, expand_paths, import_path
+    from votes.store import VoteStore
+
+    opts = ImportOptions(dataset=args.dataset or args.format, as_source=args.as_source, judge_file=args.judge_file,
+                         judge_name=args.judge_name, baseline=args.baseline)
+    # Before the store is created: a typo must not leave an empty DB behind.
+    check_options(args.format, opts)
+    expand_paths(args.path)
+    store = VoteStore(db_path(args))
+    try:
+        report = import_path(store, args.format, args.path, opts,
+                             progress=lambda rows, name: tqdm(rows, desc=name, unit="row", leave=False,
+                                                              disable=len(rows) < 10_000 or not sys.stderr.isatty()))
+    finally:
+        store.close()
+    print(report.summary())
+    return 0

@@ -1,0 +1,144 @@
+"""`codearena validate`: does a judge (or a benchmark) rank models the way human voters do?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from codearena.commands._common import add_db, db_path
+
+HELP = "compare two rankings (human votes vs an LLM judge): agreement, kappa, separability, Brier, biases"
+DESCRIPTION = """Validate a candidate ranking against a reference ranking (usually human votes).
+
+REFERENCE and CANDIDATE are each one of:
+  a vote source in the store (--db): human, judge:NAME, import:NAME (e.g. import:pandalm)
+  a battles file (.jsonl/.json/.csv/.parquet with model_a, model_b, winner)
+  a leaderboard file (.csv/.json with model and rating or score; optional ci_low/ci_high, or, in JSON,
+  a "bootstrap" list of sampled ratings per model)
+
+Reported: per-vote agreement with and without ties and Cohen's kappa on the pairs both voted on (Zheng et
+al. 2023), Spearman and Kendall tau between the two Bradley-Terry leaderboards, separability with 95% CI,
+agreement with 95% CI and the pair-rank Brier score (Li et al. 2024, Arena-Hard), and judge biases where
+the data allows (position consistency, longer-answer win rate, self-preference). See docs/validation.md.
+
+Example:
+  codearena validate --reference import:pandalm --candidate judge:gpt-3.5-turbo --format json
+"""
+
+
+class SourceError(ValueError):
+    """A --reference/--candidate that names neither a stored source nor a usable file."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reference", required=True, metavar="R", help="ground truth: source, battles or leaderboard file")
+    parser.add_argument("--candidate", required=True, metavar="C", help="ranking to validate: source or file")
+    add_db(parser)
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="bootstrap replicates for the 95%% intervals (default 1000; 0 disables CIs)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    parser.add_argument("--html", type=Path, default=None, metavar="F", help="also write a self-contained HTML report")
+
+
+def _leaderboard_side(name: str, df: Any, path: Path):
+    import numpy as np
+    import pandas as pd
+
+    from ratings.separability import RankingLike
+
+    col = "rating" if "rating" in df.columns else "score"
+    if df["model"].isna().any() or df[col].isna().any():
+        raise SourceError(f"{path}: leaderboard rows need a model and a {col}")
+    rating = pd.Series(df[col].astype(float).to_numpy(), index=df["model"].astype(str))
+    ci = samples = None
+    if "bootstrap" in df.columns:
+        lists = [list(v) for v in df["bootstrap"]]
+        if len({len(v) for v in lists}) != 1:
+            raise SourceError(f"{path}: every model needs the same number of bootstrap samples")
+        samples = pd.DataFrame(np.array(lists, dtype=float).T, columns=rating.index)
+        from ratings.separability import intervals
+
+        ci = intervals(samples)
+    elif {"ci_low", "ci_high"} <= set(df.columns) and df[["ci_low", "ci_high"]].notna().all().all():
+        ci = pd.DataFrame({"ci_low": df["ci_low"].astype(float).to_numpy(),
+                           "ci_high": df["ci_high"].astype(float).to_numpy()}, index=rating.index)
+    from ratings.validate import Side
+
+    return Side(name=name, ranking=RankingLike(rating=rating, ci=ci, samples=samples))
+
+
+def load_side(spec: str, db: str):
+    """A --reference/--candidate value as a ratings.validate.Side."""
+    import pandas as pd
+
+    from ratings.validate import Side
+    from votes.files import read_battles_file, validate_battles
+    from votes.record import SOURCE_RE
+
+    path = Path(spec)
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data = data.get("leaderboard", data.get("battles", data)) if isinstance(data, dict) else data
+            df = pd.DataFrame(data)
+        elif suffix == ".csv":
+            df = pd.read_csv(path)
+        else:
+            return Side(name=path.name, battles=read_battles_file(path))
+        if {"model_a", "model_b", "winner"} <= set(df.columns):
+            return Side(name=path.name, battles=validate_battles(df, path) if suffix == ".csv" else read_battles_file(path))
+        if "model" in df.columns and ({"rating", "score"} & set(df.columns)):
+            return _leaderboard_side(path.name, df, path)
+        raise SourceError(f"{path}: neither battles (model_a, model_b, winner) nor a leaderboard (model, rating|score); "
+                          f"columns: {', '.join(map(str, df.columns))}")
+    if not SOURCE_RE.match(spec):
+        raise SourceError(f"{spec!r}: no such file, and not a vote source (human, judge:NAME, import:NAME)")
+    from votes.store import VoteStore
+
+    if not Path(db).exists():
+        raise SourceError(f"{db}: no vote store here; import votes first or pass --db")
+    store = VoteStore(db)
+    try:
+        battles = store.battles_frame(spec)
+        if battles.empty:
+            known = ", ".join(f"{s} ({n})" for s, n in store.sources().items()) or "none"
+            raise SourceError(f"{spec}: no votes with that source in {db}; sources there: {known}")
+        battles = attach_answers(battles, store.answers())
+    finally:
+        store.close()
+    return Side(name=spec, battles=battles)
+
+
+def attach_answers(battles, answers: list[dict[str, Any]]):
+    """Fill answer_a/answer_b from the store's answers table where the battle has none (by model and
+    prompt_id), so the longer-answer win rate can be measured on datasets that ship answers separately."""
+    if not answers:
+        return battles
+    texts = {(a["model"], a["question_id"]): a["answer"] for a in answers}
+    out = battles.copy()
+    for side in ("a", "b"):
+        col = f"answer_{side}"
+        missing = out[col].isna()
+        fill = [texts.get((m, str(q))) for m, q in zip(out.loc[missing, f"model_{side}"], out.loc[missing, "prompt_id"], strict=True)]
+        out.loc[missing, col] = fill
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ratings.validate import validate
+    from ratings.validate_render import to_html, to_table
+
+    if args.bootstrap < 0:
+        raise SourceError("--bootstrap must be 0 or more")
+    db = db_path(args)
+    report = validate(load_side(args.reference, db), load_side(args.candidate, db), bootstrap=args.bootstrap,
+                      seed=args.seed)
+    d = report.to_dict()
+    if args.html is not None:
+        args.html.write_text(to_html(d), encoding="utf-8")
+    print(json.dumps(d, indent=2) if args.format == "json" else to_table(d))
+    return 0
