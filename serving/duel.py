@@ -1,0 +1,242 @@
+"""Model duels: answer a prompt set with each model (only what is missing), have a judge compare every
+pair with CodeArena's two swapped games, and store each verdict as a ``judge:<name>`` battle.
+
+Answers are cached twice over: in ``{answers_dir}/{model}.jsonl`` (FastChat ``model_answer`` format, which
+``generate`` resumes) and in the store's answers table. Judge battles have deterministic ids (judge, models,
+question, answer hashes), so a duel that is run again, or resumed after a crash, judges only what is new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from serving.backends.base import Backend, ModelSpec
+from serving.judge import (
+    JudgeSettings,
+    Judgment,
+    PairTask,
+    Score,
+    backend_ask,
+    battle_id,
+    judge_many,
+    judgment_from_battle,
+    summarize,
+    to_battle,
+)
+from serving.prompts import Prompt
+
+
+class DuelError(ValueError):
+    """A duel that cannot run as asked (same model twice, nothing to compare, ...)."""
+
+
+def duel_pairs(models: Sequence[str], baseline: str | None = None) -> list[tuple[str, str]]:
+    """Who meets whom: every model against the baseline (CodeArena's setting), else every pair."""
+    if len(set(models)) != len(models):
+        raise DuelError(f"a model is named twice: {', '.join(models)}")
+    if baseline is not None:
+        if not models:
+            raise DuelError("--baseline needs at least one model to compare with it")
+        if baseline in models:
+            raise DuelError(f"{baseline!r} is the baseline; do not list it among the models too")
+        return [(m, baseline) for m in models]
+    if len(models) < 2:
+        raise DuelError("a duel needs two models (or --baseline B and one or more models)")
+    return list(itertools.combinations(models, 2))
+
+
+def answers_file(answers_dir: str | os.PathLike[str], model: str) -> Path:
+    # Arena-Hard's layout: model_answer/{model}.jsonl. Model names may hold '/' (org/model): flatten it.
+    return Path(answers_dir) / f"{model.replace('/', '__')}.jsonl"
+
+
+def cached_answers(model: str, answers_dir: str | os.PathLike[str], store: Any | None) -> dict[str, str]:
+    """question_id -> first-turn answer, from the answer file and the store (the file wins: it is what
+    ``generate`` writes and resumes)."""
+    from serving.answers import read_answers
+
+    out: dict[str, str] = {}
+    if store is not None:
+        out.update({str(r["question_id"]): r["answer"] for r in store.answers(model) if r.get("answer")})
+    path = answers_file(answers_dir, model)
+    if path.exists():
+        out.update({qid: rec.turns[0] for qid, rec in read_answers(path).items()
+                    if rec.model_id in ("", model) and rec.turns})
+    return out
+
+
+@dataclass
+class AnswerReport:
+    model: str
+    cached: int
+    generated: int
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+async def ensure_answers(backend: Backend, prompts: Sequence[Prompt], *, answers_dir: str | os.PathLike[str],
+                         store: Any | None, max_tokens: int | None = None,
+                         progress: bool = True) -> tuple[dict[str, str], AnswerReport]:
+    """Every prompt's answer from ``backend``'s model, generating only those not cached yet."""
+    from serving.generate import agenerate
+
+    model = backend.name
+    have = cached_answers(model, answers_dir, store)
+    missing = [p for p in prompts if p.id not in have]
+    report = AnswerReport(model=model, cached=len(prompts) - len(missing), generated=0)
+    if missing:
+        params = backend.spec.params if max_tokens is None else replace(backend.spec.params, max_tokens=max_tokens)
+        Path(answers_dir).mkdir(parents=True, exist_ok=True)
+        gen = await agenerate(backend, missing, answers_file(answers_dir, model), params=params, store=store,
+                              progress=progress, source="duel")
+        report.generated, report.failures = gen.generated, list(gen.failures)
+        have = cached_answers(model, answers_dir, store)
+    return {p.id: have[p.id] for p in prompts if p.id in have}, report
+
+
+def pair_tasks(prompts: Sequence[Prompt], model_a: str, answers_a: dict[str, str], model_b: str,
+               answers_b: dict[str, str]) -> list[PairTask]:
+    """One task per prompt both models answered."""
+    return [PairTask(question_id=p.id, question=p.text, model_a=model_a, answer_a=answers_a[p.id], model_b=model_b,
+                     answer_b=answers_b[p.id], category=p.category, language=p.language)
+            for p in prompts if p.id in answers_a and p.id in answers_b]
+
+
+async def judge_tasks(judge_backend: Backend, tasks: Sequence[PairTask], *, store: Any | None,
+                      settings: JudgeSettings, progress: bool = True,
+                      on_judgment: Callable[[Judgment], None] | None = None) -> tuple[list[Judgment], int]:
+    """Judge every task not already stored as a battle by this judge; store each verdict as it comes.
+
+    Returns (judgments in task order, how many were reused from the store). A judgment without a verdict
+    is returned (with its error) but never stored: an error is not a tie.
+    """
+    from tqdm.auto import tqdm
+
+    judge = judge_backend.name
+    reused: dict[int, Judgment] = {}
+    todo: list[tuple[int, PairTask]] = []
+    for i, t in enumerate(tasks):
+        bid = battle_id(judge, t.model_a, t.model_b, t.question_id, t.answer_a, t.answer_b)
+        stored = _stored_battle(store, bid) if store is not None else None
+        if stored is not None:
+            reused[i] = judgment_from_battle(stored)
+        else:
+            todo.append((i, t))
+    by_key = {(t.question_id, t.model_a, t.model_b): t for _, t in todo}
+    bar = tqdm(total=len(todo), desc=f"judge {judge}", unit="pair", disable=not progress or not todo)
+    errors = 0
+
+    def done(j: Judgment) -> None:
+        nonlocal errors
+        task = by_key[(j.question_id, j.model_a, j.model_b)]
+        if j.error is None:
+            if store is not None:
+                store.add_many([to_battle(j, prompt=task.question, answer_a=task.answer_a, answer_b=task.answer_b)])
+        else:
+            errors += 1
+            bar.set_postfix_str(f"{errors} without verdict")
+        if on_judgment is not None:
+            on_judgment(j)
+        bar.update(1)
+
+    try:
+        fresh = await judge_many(backend_ask(judge_backend), [t for _, t in todo], judge=judge, settings=settings,
+                                 concurrency=judge_backend.spec.concurrency, on_done=done)
+    finally:
+        bar.close()
+    results: dict[int, Judgment] = dict(reused)
+    results.update({i: j for (i, _), j in zip(todo, fresh, strict=True)})
+    return [results[i] for i in range(len(tasks))], len(reused)
+
+
+def _stored_battle(store: Any, bid: str) -> Any | None:
+    try:
+        return store.get(bid)
+    except KeyError:
+        return None
+
+
+def judge_settings(spec: ModelSpec, max_tokens: int | None = None) -> JudgeSettings:
+    """Judging settings for a judge model: deterministic (temperature 0), its own max_tokens unless given."""
+    return JudgeSettings(max_tokens=max_tokens or spec.params.max_tokens, seed=spec.params.seed)
+
+
+def write_judgments(path: str | os.PathLike[str], judgments: Sequence[Judgment]) -> Path:
+    """Arena-Hard-like judgment records, one per line; written to a temp file and renamed, so a failed run
+    never leaves a half-written file."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise DuelError(f"output folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for j in judgments:
+                fh.write(json.dumps(j.to_record(), ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass(frozen=True)
+class PairResult:
+    model_a: str
+    model_b: str
+    overall: Score
+    by_category: dict[str, Score]
+
+
+def pair_result(model_a: str, model_b: str, judgments: Sequence[Judgment]) -> PairResult:
+    groups: dict[str, list[Judgment]] = defaultdict(list)
+    for j in judgments:
+        groups[j.category or "(none)"].append(j)
+    return PairResult(model_a, model_b, summarize(judgments),
+                      {c: summarize(js) for c, js in sorted(groups.items())})
+
+
+async def run_duel(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
+                   store: Any, answers_dir: str | os.PathLike[str], baseline: str | None = None,
+                   max_tokens: int | None = None, judge_max_tokens: int | None = None,
+                   progress: bool = True) -> tuple[list[PairResult], list[Judgment], list[AnswerReport]]:
+    """The whole duel; see the module docstring. Backends are created here and closed before returning."""
+    from serving.backends import make_backend
+
+    pairs = duel_pairs(list(models), baseline)
+    if not prompts:
+        raise DuelError("no prompts to duel on (check the filters)")
+    names = list(dict.fromkeys([*models, *([baseline] if baseline else [])]))
+    backends = {n: make_backend(specs[n]) for n in names}
+    judge_backend = backends.get(judge) or make_backend(specs[judge])
+    try:
+        answers: dict[str, dict[str, str]] = {}
+        reports: list[AnswerReport] = []
+        for name in names:
+            answers[name], report = await ensure_answers(backends[name], prompts, answers_dir=answers_dir,
+                                                         store=store, max_tokens=max_tokens, progress=progress)
+            reports.append(report)
+        settings = judge_settings(specs[judge], judge_max_tokens)
+        results: list[PairResult] = []
+        every: list[Judgment] = []
+        for a, b in pairs:
+            tasks = pair_tasks(prompts, a, answers[a], b, answers[b])
+            judgments, _ = await judge_tasks(judge_backend, tasks, store=store, settings=settings,
+                                             progress=progress)
+            results.append(pair_result(a, b, judgments))
+            every.extend(judgments)
+        return results, every, reports
+    finally:
+        for backend in {id(b): b for b in [*backends.values(), judge_backend]}.values():
+            await backend.aclose()
+
+
+def run_duel_sync(*args: Any, **kwargs: Any) -> tuple[list[PairResult], list[Judgment], list[AnswerReport]]:
+    return asyncio.run(run_duel(*args, **kwargs))

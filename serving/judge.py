@@ -1,0 +1,380 @@
+"""The LLM judge, following CodeArena's protocol (Qwen2.5-Coder ``qwencoder-eval/instruct/CodeArena``).
+
+A judge model compares two answers to one prompt in two games, the second with the answers' positions
+swapped so that position bias cancels. Each game ends in a verdict label ``[[A>>B]]``, ``[[A>B]]``,
+``[[A=B]]``, ``[[B>A]]`` or ``[[B>>A]]``, found with CodeArena's regex; a reply without one gets one
+follow-up asking for it. The games combine as CodeArena's ``loose_score`` does: a strong verdict is worth
+2 points, a weak one 1, summed over both games from model_a's side; a positive sum is a win, a negative sum
+a loss, zero a tie (so games that disagree in direction with equal strength cancel into a tie).
+
+Where we differ from CodeArena, on purpose: a game with no usable verdict after the follow-up is an
+error (CodeArena scores it 0, which silently counts as half a tie); two spellings of one verdict
+(``[[A>B]]`` and ``[[B<A]]``) are one verdict, not a conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from serving.backends.base import Backend, BackendError, Message, SamplingParams
+
+LABELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+# CodeArena's judge_config.yaml regex_pattern: any run of A, B, <, >, = inside double brackets.
+VERDICT_RE = re.compile(r"\[\[([AB<>=]+)\]\]")
+# The mirrored spellings CodeArena's scorer also accepts.
+SYNONYMS: dict[str, str] = {"A<<B": "B>>A", "A<B": "B>A", "B<<A": "A>>B", "B<A": "A>B", "B=A": "A=B"}
+# Points for the answer shown in position A.
+POINTS: dict[str, int] = {"A>>B": 2, "A>B": 1, "A=B": 0, "B>A": -1, "B>>A": -2}
+# GBNF for a follow-up that can only be a verdict (llama.cpp grammar-constrained sampling).
+VERDICT_GBNF = 'root ::= "[[" ("A>>B" | "A>B" | "A=B" | "B>A" | "B>>A") "]]"'
+
+SYSTEM_PROMPT = """You are an impartial judge of answers to programming questions. You will see a user's \
+question and the answers of two assistants, A and B. Decide which answer serves the user better.
+
+Judge, in this order: is the code or explanation correct (would it run and do what was asked)? Does it \
+answer the whole question? Is it clear and to the point? Do not let the order of the answers or their \
+length alone sway you, and do not reward an answer for confidence.
+
+Explain your reasoning in a few sentences, then end with exactly one final verdict label:
+[[A>>B]] if A is much better
+[[A>B]] if A is slightly better
+[[A=B]] if they are about equally good
+[[B>A]] if B is slightly better
+[[B>>A]] if B is much better
+
+Example of a final line: My final verdict is [[A=B]]"""
+
+USER_TEMPLATE = """<|User Prompt|>
+{question}
+
+<|The Start of Assistant A's Answer|>
+{answer_a}
+<|The End of Assistant A's Answer|>
+
+<|The Start of Assistant B's Answer|>
+{answer_b}
+<|The End of Assistant B's Answer|>"""
+
+FOLLOWUP = ("Finish your judgment: reply with only the final verdict label, one of "
+            "[[A>>B]], [[A>B]], [[A=B]], [[B>A]], [[B>>A]].")
+
+VerdictStatus = Literal["ok", "missing", "conflict"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a judge reply says. ``label`` is one of LABELS when ``status`` is "ok", else None."""
+
+    label: str | None
+    status: VerdictStatus
+    found: tuple[str, ...] = ()  # every bracketed label the regex matched, as written
+
+
+def normalize_label(raw: str) -> str | None:
+    """A label as CodeArena's scorer reads it (``B<A`` is ``A>B``); None for anything else (``[[AB]]``)."""
+    raw = raw.strip()
+    if raw in POINTS:
+        return raw
+    return SYNONYMS.get(raw)
+
+
+def parse_verdict(text: str) -> Verdict:
+    """Find the verdict in a judge reply, as CodeArena's ``get_score`` does.
+
+    No label -> "missing" (worth a follow-up); several different verdicts -> "conflict" (CodeArena gives
+    up on those without a follow-up); one verdict, however often repeated -> "ok". Bracketed strings of
+    the right letters that are no verdict (``[[A>>>B]]``) count as missing.
+    """
+    found = tuple(m for m in VERDICT_RE.findall(text) if m)
+    labels = {normalize_label(m) for m in found} - {None}
+    if not labels:
+        return Verdict(None, "missing", found)
+    if len(labels) > 1:
+        return Verdict(None, "conflict", found)
+    return Verdict(labels.pop(), "ok", found)
+
+
+def game_points(label: str, swapped: bool) -> int:
+    """Points for model_a from one game. In the swapped game model_a's answer sits in position B."""
+    points = POINTS[label]
+    return -points if swapped else points
+
+
+Outcome = Literal["model_a", "model_b", "tie"]
+
+
+def combine(labels: Sequence[str]) -> tuple[int, Outcome]:
+    """CodeArena's combination of games: (sum of model_a's points, winner). Games alternate positions:
+    game 1 shows model_a as A, game 2 as B (and so on for more games)."""
+    total = sum(game_points(label, swapped=i % 2 == 1) for i, label in enumerate(labels))
+    if total > 0:
+        return total, "model_a"
+    if total < 0:
+        return total, "model_b"
+    return total, "tie"
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    system_prompt: str = SYSTEM_PROMPT
+    user_template: str = USER_TEMPLATE
+    followup: str = FOLLOWUP
+    max_tokens: int = 1024
+    followup_max_tokens: int = 32
+    temperature: float = 0.0
+    seed: int | None = None
+    # Long answers are cut (with a marker) so that both fit the judge's context window.
+    max_answer_chars: int = 4000
+    # Constrain the follow-up to the five labels where the backend can (llama.cpp grammars).
+    constrain_followup: bool = True
+
+
+@dataclass
+class Game:
+    """One game: the prompt the judge saw, every reply (the follow-up's too) and the verdict found."""
+
+    swapped: bool
+    user_prompt: str
+    replies: list[str] = field(default_factory=list)
+    followup: bool = False
+    label: str | None = None
+    status: VerdictStatus = "missing"
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def judgment(self) -> str:
+        return "\n".join(self.replies)
+
+    def to_dict(self) -> dict[str, Any]:
+        # "score" holds the label and "judgment" the raw text, as Arena-Hard's judgment files do.
+        return {"score": self.label, "judgment": self.judgment, "user_prompt": self.user_prompt,
+                "swapped": self.swapped, "followup": self.followup, "status": self.status,
+                "error": self.error, "replies": list(self.replies), "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class Judgment:
+    """Both games on one (question, model_a, model_b) and their combination; ``error`` when unusable."""
+
+    question_id: str
+    model_a: str
+    model_b: str
+    judge: str
+    games: list[Game]
+    points: int | None = None
+    winner: Outcome | None = None
+    error: str | None = None
+    category: str | None = None
+    language: str | None = None
+    tstamp: float = field(default_factory=time.time)
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["games"] = [g.to_dict() for g in self.games]
+        return record
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[... answer cut here: {len(text) - limit} more characters not shown to the judge]"
+
+
+def build_messages(question: str, answer_a: str, answer_b: str, settings: JudgeSettings) -> list[Message]:
+    user = settings.user_template.format(question=question,
+                                         answer_a=truncate(answer_a, settings.max_answer_chars),
+                                         answer_b=truncate(answer_b, settings.max_answer_chars))
+    return [{"role": "system", "content": settings.system_prompt}, {"role": "user", "content": user}]
+
+
+# (messages, params, constrained) -> reply text. ``constrained``: the follow-up, where a backend that can
+# restrict output to VERDICT_GBNF should.
+Ask = Callable[[list[Message], SamplingParams, bool], Any]
+
+
+def backend_ask(backend: Backend) -> Ask:
+    """Ask a backend; the constrained follow-up uses its grammar support when it has one."""
+
+    async def ask(messages: list[Message], params: SamplingParams, constrained: bool) -> str:
+        if constrained:
+            complete_grammar = getattr(backend, "complete_with_grammar", None)
+            if complete_grammar is not None:
+                return (await complete_grammar(messages, params, VERDICT_GBNF)).text
+            if backend.spec.backend == "llamacpp" and hasattr(backend, "engine"):
+                return await _llamacpp_grammar_reply(backend, messages, params, VERDICT_GBNF)
+        return (await backend.complete(messages, params)).text
+
+    return ask
+
+
+async def _llamacpp_grammar_reply(backend: Any, messages: list[Message], params: SamplingParams,
+                                  grammar: str) -> str:
+    """A grammar-constrained reply from the backend's shared llama.cpp engine, run on the engine's own
+    worker thread (llama.cpp is not thread-safe). Short and non-streaming: it is one verdict label."""
+    engine = await backend.engine()
+
+    def work() -> str:
+        from llama_cpp import LlamaGrammar
+
+        out = engine.llama.create_chat_completion(
+            messages=backend.with_system(messages), temperature=params.temperature, top_p=params.top_p,
+            max_tokens=params.max_tokens, seed=params.seed, grammar=LlamaGrammar.from_string(grammar, verbose=False))
+        return out["choices"][0]["message"]["content"] or ""
+
+    loop = asyncio.get_running_loop()
+    try:
+        return await asyncio.wait_for(loop.run_in_executor(engine.worker, work), timeout=backend.spec.timeout_s)
+    except (asyncio.TimeoutError, TimeoutError):
+        raise BackendError(backend.name, f"timed out after {backend.spec.timeout_s:g} s") from None
+    except BackendError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - llama.cpp raises plain ValueError/RuntimeError
+        raise BackendError(backend.name, f"llama.cpp grammar-constrained generation failed: {exc}") from exc
+
+
+async def play_game(ask: Ask, question: str, answer_a: str, answer_b: str, *, swapped: bool,
+                    settings: JudgeSettings) -> Game:
+    """One game; ``answer_a``/``answer_b`` are already in the positions the judge will see them."""
+    messages = build_messages(question, answer_a, answer_b, settings)
+    game = Game(swapped=swapped, user_prompt=messages[1]["content"])
+    start = time.perf_counter()
+    params = SamplingParams(temperature=settings.temperature, max_tokens=settings.max_tokens, top_p=1.0,
+                            seed=settings.seed)
+    try:
+        reply = await ask(messages, params, False)
+        game.replies.append(reply)
+        verdict = parse_verdict(reply)
+        if verdict.status == "missing":
+            game.followup = True
+            messages = [*messages, {"role": "assistant", "content": reply},
+                        {"role": "user", "content": settings.followup}]
+            short = SamplingParams(temperature=settings.temperature, max_tokens=settings.followup_max_tokens,
+                                   top_p=1.0, seed=settings.seed)
+            game.replies.append(await ask(messages, short, settings.constrain_followup))
+            # CodeArena searches the whole judgment so far, first reply included.
+            verdict = parse_verdict(game.judgment)
+    except BackendError as exc:
+        game.error = f"judge call failed: {exc}"
+        game.seconds = time.perf_counter() - start
+        return game
+    game.seconds = time.perf_counter() - start
+    game.label, game.status = verdict.label, verdict.status
+    if verdict.status == "missing":
+        game.error = "no verdict label after the follow-up"
+    elif verdict.status == "conflict":
+        game.error = f"conflicting verdict labels {list(verdict.found)}"
+    return game
+
+
+async def judge_pair(ask: Ask, *, question_id: str, question: str, model_a: str, answer_a: str, model_b: str,
+                     answer_b: str, judge: str, settings: JudgeSettings | None = None,
+                     category: str | None = None, language: str | None = None) -> Judgment:
+    """Two games with positions swapped, combined; a game without a verdict makes the judgment an error."""
+    settings = settings or JudgeSettings()
+    games = [
+        await play_game(ask, question, answer_a, answer_b, swapped=False, settings=settings),
+        await play_game(ask, question, answer_b, answer_a, swapped=True, settings=settings),
+    ]
+    judgment = Judgment(question_id=question_id, model_a=model_a, model_b=model_b, judge=judge, games=games,
+                        category=category, language=language)
+    errors = [f"game {i + 1}: {g.error}" for i, g in enumerate(games) if g.error]
+    if errors:
+        judgment.error = "; ".join(errors)
+    else:
+        judgment.points, judgment.winner = combine([g.label for g in games if g.label is not None])
+    return judgment
+
+
+@dataclass(frozen=True)
+class PairTask:
+    """One comparison to judge: a prompt and the two answers."""
+
+    question_id: str
+    question: str
+    model_a: str
+    answer_a: str
+    model_b: str
+    answer_b: str
+    category: str | None = None
+    language: str | None = None
+
+
+async def judge_many(ask: Ask, tasks: Sequence[PairTask], *, judge: str, settings: JudgeSettings | None = None,
+                     concurrency: int = 1, on_done: Callable[[Judgment], None] | None = None) -> list[Judgment]:
+    """Judge every task, at most ``concurrency`` at once; results in task order."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(task: PairTask) -> Judgment:
+        async with gate:
+            result = await judge_pair(ask, question_id=task.question_id, question=task.question,
+                                      model_a=task.model_a, answer_a=task.answer_a, model_b=task.model_b,
+                                      answer_b=task.answer_b, judge=judge, settings=settings,
+                                      category=task.category, language=task.language)
+        if on_done is not None:
+            on_done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(t) for t in tasks)))
+
+
+@dataclass(frozen=True)
+class Score:
+    """CodeArena's summary of judgments from model_a's side: score = (2*wins + ties) / (2*N)."""
+
+    n: int
+    wins: int
+    ties: int
+    losses: int
+    errors: int
+
+    @property
+    def score(self) -> float | None:
+        return (2 * self.wins + self.ties) / (2 * self.n) if self.n else None
+
+
+def summarize(judgments: Sequence[Judgment]) -> Score:
+    ok = [j for j in judgments if j.error is None]
+    return Score(n=len(ok), wins=sum(j.winner == "model_a" for j in ok), ties=sum(j.winner == "tie" for j in ok),
+                 losses=sum(j.winner == "model_b" for j in ok), errors=len(judgments) - len(ok))
+
+
+def battle_id(judge: str, model_a: str, model_b: str, question_id: str, answer_a: str, answer_b: str) -> str:
+    """Deterministic: the same judge on the same two answers is one battle, so a re-run adds nothing and
+    a duel can resume where it stopped; new answers (or another judge) make a new battle."""
+    from votes.record import import_id, text_hash
+
+    return import_id(f"judge:{judge}", model_a, model_b, str(question_id), text_hash(answer_a), text_hash(answer_b))
+
+
+def to_battle(judgment: Judgment, *, prompt: str, answer_a: str, answer_b: str):
+    """The vote this judgment casts, for the store. Anonymous: the judge never sees model names."""
+    from votes.record import Battle
+
+    if judgment.error is not None or judgment.winner is None:
+        raise ValueError(f"question {judgment.question_id}: judgment has no verdict ({judgment.error})")
+    return Battle(
+        model_a=judgment.model_a, model_b=judgment.model_b, winner=judgment.winner,
+        source=f"judge:{judgment.judge}", mode="anonymous", prompt_id=judgment.question_id, prompt=prompt,
+        category=judgment.category, language=judgment.language, answer_a=answer_a, answer_b=answer_b,
+        judge_detail={"points": judgment.points, "games": [g.to_dict() for g in judgment.games]},
+        id=battle_id(judgment.judge, judgment.model_a, judgment.model_b, judgment.question_id, answer_a, answer_b),
+    )
+
+
+def judgment_from_battle(battle: Any) -> Judgment:
+    """A stored judge battle back as a Judgment (a resumed duel reports it without judging again)."""
+    detail = battle.judge_detail or {}
+    games = [Game(swapped=bool(g.get("swapped")), user_prompt=g.get("user_prompt", ""),
+                  replies=list(g.get("replies") or [g.get("judgment", "")]), followup=bool(g.get("followup")),
+                  label=g.get("score"), status=g.get("status", "ok"), error=g.get("error"),
+                  seconds=float(g.get("seconds") or 0.0))
+             for g in detail.get("games", [])]
+    return Judgment(question_id=str(battle.prompt_id), model_a=battle.model_a, model_b=battle.model_b,
+                    judge=battle.source.split(":", 1)[1], games=games, points=detail.get("points"),
+                    winner=battle.winner, category=battle.category, language=battle.language)

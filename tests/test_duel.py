@@ -1,0 +1,311 @@
+"""`codearena judge` and `codearena duel` end to end: real CLI, real store, real openai client over real
+HTTP. The only fake is the paid remote API itself: a local OpenAI-compatible server whose "judge" prefers
+the answer that says GOOD (and whose "models" answer with or without GOOD), so every verdict is known.
+The slow tests run the real local models on CPU."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from codearena.cli import main
+from serving.judge import FOLLOWUP
+from votes.store import VoteStore
+
+ANSWER_RE = re.compile(r"<\|The Start of Assistant ([AB])'s Answer\|>\n(.*?)\n<\|The End of Assistant \1's Answer\|>",
+                       re.S)
+
+
+def fake_reply(body: dict) -> str:
+    """What the fake API answers. As the judge: a verdict by the GOOD rule, none for NOVERDICT, only after
+    the follow-up for LATE. As an answering model: GOOD from 'model-good', a weak answer otherwise."""
+    messages = body["messages"]
+    if body["model"] != "judge-model":
+        return "GOOD: a correct answer." if body["model"] == "model-good" else "I am not sure, maybe use a loop."
+    prompt = messages[1]["content"]
+    if "NOVERDICT" in prompt:
+        return "Both answers have merit and I will not pick one."
+    if "LATE" in prompt and len(messages) == 2:
+        return "Assistant A explains more, assistant B is shorter."
+    answers = dict(ANSWER_RE.findall(prompt))
+    good_a, good_b = "GOOD" in answers["A"], "GOOD" in answers["B"]
+    if good_a and not good_b:
+        return "A is correct. My final verdict is: [[A>>B]]"
+    if good_b and not good_a:
+        return "B is correct. My final verdict is: [[B>>A]]"
+    return "They look similar, but A comes first: [[A>B]]"  # position bias, which the swap cancels
+
+
+class FakeAPI(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, obj: dict) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._send({"object": "list", "data": []})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(body)
+        text = fake_reply(body)
+        self._send({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 20}})
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Path]:
+    """The fake server plus a models.toml naming it: judge 'fake-judge', models 'good' and 'meh'."""
+    FakeAPI.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAPI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    toml = tmp_path / "models.toml"
+    toml.write_text("".join(
+        f'[[models]]\nname = "{name}"\nbackend = "openai"\nmodel = "{model}"\nbase_url = "{url}"\n'
+        f"max_retries = 0\ntimeout_s = 20\n\n"
+        for name, model in (("fake-judge", "judge-model"), ("good", "model-good"), ("meh", "model-meh"))))
+    try:
+        yield toml
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+PROMPTS = [
+    ("q1", "Write is_prime in Python", "Development and Programming", "Python"),
+    ("q2", "Write a SQL query for the top customers", "Databases and Data Handling", "SQL"),
+    ("q3", "LATE: explain closures in JavaScript", "Development and Programming", "JavaScript"),
+    ("q4", "NOVERDICT: reverse a string in C", "Development and Programming", "C"),
+]
+
+
+def _prompts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps({
+        "id": pid, "messages": [{"role": "user", "content": text}], "difficulty": "easy",
+        "programming_language": [lang], "category": cat}) + "\n" for pid, text, cat, lang in PROMPTS))
+    return path
+
+
+def _answers_file(path: Path, model: str, texts: dict[str, str]) -> Path:
+    path.write_text("".join(json.dumps({"question_id": qid, "answer_id": qid, "model_id": model,
+                                        "choices": [{"index": 0, "turns": [{"content": t}]}]}) + "\n"
+                            for qid, t in texts.items()))
+    return path
+
+
+# -- judge --------------------------------------------------------------------------------------------
+
+
+def test_judge_two_answer_files(api: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _answers_file(tmp_path / "alpha.jsonl", "alpha",
+                      {"q1": "GOOD is_prime", "q2": "weak sql", "q3": "closures capture", "q4": "GOOD reverse"})
+    b = _answers_file(tmp_path / "beta.jsonl", "beta",
+                      {"q1": "weak prime", "q2": "GOOD sql", "q3": "closures remember", "q4": "weak reverse"})
+    out, db = tmp_path / "judgments.jsonl", tmp_path / "votes.db"
+    argv = ["judge", "--answers-a", str(a), "--answers-b", str(b), "--prompts", str(_prompts_file(tmp_path)),
+            "--judge", "fake-judge", "--models", str(api), "--out", str(out), "--db", str(db), "--quiet"]
+
+    # q4 never gets a verdict: an error, reported, exit 1; the other three are stored.
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "1 of 4 judgments have no verdict" in captured.err and "question q4" in captured.err
+
+    records = {r["question_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert {q: r["winner"] for q, r in records.items()} == {"q1": "model_a", "q2": "model_b", "q3": "tie", "q4": None}
+    assert records["q1"]["points"] == 4 and records["q1"]["judge"] == "fake-judge"
+    assert [g["score"] for g in records["q1"]["games"]] == ["A>>B", "B>>A"]
+    # Game 2 shows the answers swapped.
+    g1, g2 = (g["user_prompt"] for g in records["q1"]["games"])
+    assert g1.index("GOOD is_prime") < g1.index("weak prime") and g2.index("weak prime") < g2.index("GOOD is_prime")
+    # q3: no label at first, one follow-up each game, then the verdict; raw replies kept.
+    assert [g["followup"] for g in records["q3"]["games"]] == [True, True]
+    assert records["q3"]["games"][0]["judgment"].startswith("Assistant A explains more")
+    followups = [r for r in FakeAPI.requests if len(r["messages"]) == 4]
+    assert followups and all(r["messages"][-1]["content"] == FOLLOWUP for r in followups)
+    assert records["q4"]["error"].startswith("game 1: no verdict label after the follow-up")
+
+    store = VoteStore(db)
+    frame = store.battles_frame(source="judge:fake-judge")
+    assert sorted(zip(frame.prompt_id, frame.winner, strict=True)) == [("q1", "model_a"), ("q2", "model_b"),
+                                                                        ("q3", "tie")]
+    assert set(frame["mode"]) == {"anonymous"} and set(frame["model_a"]) == {"alpha"}
+    detail = store.get(frame.id[0]).judge_detail
+    assert len(detail["games"]) == 2 and detail["games"][0]["judgment"]
+
+    # Run again: stored verdicts are reused, only q4 goes back to the judge, nothing is stored twice.
+    FakeAPI.requests = []
+    assert main(argv) == 1
+    assert {r["messages"][1]["content"].count("NOVERDICT") for r in FakeAPI.requests} == {1}
+    assert store.count() == 3
+    again = {r["question_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert again["q1"]["winner"] == "model_a" and [g["score"] for g in again["q1"]["games"]] == ["A>>B", "B>>A"]
+    assert again["q3"]["games"][1]["judgment"] == records["q3"]["games"][1]["judgment"]
+
+
+def test_judge_bad_input(api: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _answers_file(tmp_path / "a.jsonl", "alpha", {"q1": "x"})
+    b = _answers_file(tmp_path / "b.jsonl", "beta", {"q2": "y"})
+    prompts = str(_prompts_file(tmp_path))
+    base = ["judge", "--prompts", prompts, "--models", str(api), "--judge", "fake-judge", "--quiet"]
+
+    assert main([*base, "--answers-a", str(a), "--answers-b", str(b)]) == 2
+    assert "no question is answered in both" in capsys.readouterr().err
+
+    assert main([*base, "--answers-a", str(a), "--answers-b", str(a)]) == 2
+    assert "are both answers of 'alpha'" in capsys.readouterr().err
+
+    assert main(["judge", "--prompts", prompts, "--models", str(api), "--judge", "gpt-99",
+                 "--answers-a", str(a), "--answers-b", str(b)]) == 2
+    assert "unknown model 'gpt-99'; known models: fake-judge, good, meh" in capsys.readouterr().err
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question_id": "q1", "model_id": "m", "choices": [{"turns": ["x"]}]}\n{oops\n')
+    assert main([*base, "--answers-a", str(broken), "--answers-b", str(b)]) == 2
+    assert f"{broken}:2" in capsys.readouterr().err
+    assert not list(tmp_path.glob("judgment-*"))
+    assert FakeAPI.requests == []
+
+
+# -- duel ---------------------------------------------------------------------------------------------
+
+
+def test_duel_generates_judges_stores_and_resumes(api: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    prompts = _prompts_file(tmp_path)
+    db, answers = tmp_path / "votes.db", tmp_path / "model_answer"
+    argv = ["duel", "good", "meh", "--prompts", str(prompts), "--judge", "fake-judge", "--models", str(api),
+            "--db", str(db), "--answers-dir", str(answers), "--quiet", "--limit", "3"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "answers good: 0 cached, 3 generated" in out
+    # 'good' wins all three prompts: CodeArena score 1.0, with a row per category.
+    assert re.search(r"│ all\s+│ 3 │\s+3 │\s+0 │\s+0 │\s+0 │\s+1\.000 │", out)
+    assert re.search(r"│ Databases and Data Handling\s+│ 1 │\s+1 │", out)
+    assert {p.name for p in answers.iterdir()} == {"good.jsonl", "meh.jsonl"}
+    store = VoteStore(db)
+    assert store.sources() == {"judge:fake-judge": 3}
+    assert set(store.battles_frame()["winner"]) == {"model_a"}
+    assert {r["question_id"] for r in store.answers("meh")} == {"q1", "q2", "q3"}
+
+    # Again, with one more prompt: only that prompt is generated and judged.
+    FakeAPI.requests = []
+    assert main([*argv[:-2], "--limit", "4"]) == 1  # q4 gets no verdict
+    out = capsys.readouterr().out
+    assert "answers good: 3 cached, 1 generated" in out
+    assert {r["messages"][-1]["content"][:9] for r in FakeAPI.requests if r["model"] != "judge-model"} == {"NOVERDICT"}
+    assert store.count() == 3
+
+
+def test_duel_baseline_mode(api: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "votes.db"
+    assert main(["duel", "--baseline", "good", "meh", "--prompts", str(_prompts_file(tmp_path)), "--limit", "2",
+                 "--judge", "fake-judge", "--models", str(api), "--db", str(db),
+                 "--answers-dir", str(tmp_path / "ans"), "--quiet", "--out", str(tmp_path / "j.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "meh vs good, judged by fake-judge" in out
+    assert re.search(r"│ all\s+│ 2 │\s+0 │\s+0 │\s+2 │\s+0 │\s+0\.000 │", out)
+    frame = VoteStore(db).battles_frame()
+    assert set(zip(frame.model_a, frame.model_b, frame.winner, strict=True)) == {("meh", "good", "model_b")}
+    assert len((tmp_path / "j.jsonl").read_text().splitlines()) == 2
+
+
+def test_duel_bad_input_touches_nothing(api: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "votes.db"
+    common = ["--models", str(api), "--db", str(db), "--answers-dir", str(tmp_path / "ans"), "--judge", "fake-judge"]
+    assert main(["duel", "good", "nope", *common]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "messages": [{"role": "user", "content": "x"}]}\n{"id": "b"}\n')
+    assert main(["duel", "good", "meh", "--prompts", str(bad), *common]) == 2
+    assert f"{bad}:line 2: not a prompt" in capsys.readouterr().err
+    assert main(["duel", "--baseline", "good", "good", *common]) == 2
+    assert "is the baseline" in capsys.readouterr().err
+    assert main(["duel", "good", "meh", "--limit", "0", *common]) == 2
+    assert not db.exists() and not (tmp_path / "ans").exists()
+    assert FakeAPI.requests == []
+
+
+# -- the real local models (CPU, minutes) --------------------------------------------------------------
+
+LOCAL_JUDGE = "qwen2.5-coder-0.5b"
+
+
+def _require_local_models() -> None:
+    from serving.backends import make_backend
+    from serving.models import load_models
+
+    for spec in load_models(None).values():
+        ok, why = make_backend(spec).availability()
+        if not ok:
+            pytest.skip(f"local model {spec.name} unavailable: {why}")
+
+
+@pytest.mark.slow
+def test_grammar_follow_up_makes_the_local_judge_answer() -> None:
+    """A first reply cut at 1 token cannot hold a verdict; the grammar-constrained follow-up must."""
+    import asyncio
+
+    from serving.backends import make_backend
+    from serving.judge import LABELS, JudgeSettings, backend_ask, judge_pair
+    from serving.models import load_models
+
+    _require_local_models()
+    backend = make_backend(load_models(None)[LOCAL_JUDGE])
+
+    async def go():
+        try:
+            return await judge_pair(backend_ask(backend), question_id="p", question="Write is_prime(n) in Python.",
+                                    model_a="x", answer_a="def is_prime(n):\n    return n > 1 and all(n % d for d in "
+                                    "range(2, int(n ** 0.5) + 1))", model_b="y", answer_b="print('hello')",
+                                    judge=LOCAL_JUDGE, settings=JudgeSettings(max_tokens=1))
+        finally:
+            await backend.aclose()
+
+    judgment = asyncio.run(go())
+    assert judgment.error is None, judgment.error
+    for game in judgment.games:
+        assert game.followup and len(game.replies) == 2
+        assert re.fullmatch(r"\[\[(A>>B|A>B|A=B|B>A|B>>A)\]\]", game.replies[1].strip()), game.replies
+        assert game.label in LABELS
+    assert judgment.winner in ("model_a", "model_b", "tie")
+
+
+@pytest.mark.slow
+def test_duel_on_local_models(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _require_local_models()
+    monkeypatch.delenv("CODEARENA_MODELS", raising=False)
+    db, out = tmp_path / "votes.db", tmp_path / "judgments.jsonl"
+    rc = main(["duel", "smollm2-135m", "qwen2.5-coder-0.5b", "--limit", "2", "--max-tokens", "48",
+               "--judge-max-tokens", "96", "--db", str(db), "--answers-dir", str(tmp_path / "ans"),
+               "--out", str(out), "--quiet"])
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 2
+    errors = [r["error"] for r in records if r["error"]]
+    # The grammar-constrained follow-up means a missing label cannot survive; only a first reply naming two
+    # different verdicts could still be an error.
+    assert all("conflicting" in e for e in errors), errors
+    assert rc == (1 if errors else 0)
+    store = VoteStore(db)
+    assert store.sources() == {f"judge:{LOCAL_JUDGE}": 2 - len(errors)}
+    assert {r["question_id"] for r in store.answers("smollm2-135m")} == {"codearena-sample-001", "codearena-sample-002"}
+    assert "smollm2-135m vs qwen2.5-coder-0.5b, judged by qwen2.5-coder-0.5b" in capsys.readouterr().out
