@@ -1,5 +1,5 @@
 """Ratings: battles in, leaderboards out. Pure functions on DataFrames and arrays; no web, no model calls."""
 
-from ratings.leaderboard import leaderboard
+from ratings.leaderboard import RatingResult, bootstrap_ratings, leaderboard, rate
 
-__all__ = ["leaderboard"]
+__all__ = ["RatingResult", "bootstrap_ratings", "leaderboard", "rate"]

@@ -1,0 +1,131 @@
+"""`codearena export`: the leaderboard, the votes, or preference pairs, in formats other tools read."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from codearena.commands._common import add_db, db_path
+
+HELP = "export the leaderboard, the votes (Chatbot Arena schema) or DPO preference pairs"
+DESCRIPTION = """Export what the arena collected.
+
+  ratings      leaderboard as csv | json | md; JSON embeds method, votes, date and CI method, CSV and
+               Markdown get them in a PATH.meta.json sidecar
+  votes        battles in the Chatbot Arena schema as jsonl | csv | parquet; parquet writes a folder
+               (PATH/battles.parquet + README.md dataset card) that datasets.load_dataset("parquet") reads
+  preferences  decisive human votes as JSONL {prompt, chosen, rejected, ...} for TRL's DPO trainer;
+               ties, both-bad votes and votes without stored answers are excluded and counted
+
+examples:
+  codearena export ratings --format md --out leaderboard.md --bootstrap 100
+  codearena export votes --format parquet --out votes_release/
+  codearena export preferences --out prefs.jsonl"""
+
+FORMATS = {"ratings": ("csv", "json", "md"), "votes": ("jsonl", "csv", "parquet"), "preferences": ("jsonl",)}
+DEFAULT_FORMAT = {"ratings": "json", "votes": "jsonl", "preferences": "jsonl"}
+
+
+class ExportError(ValueError):
+    """An export that cannot be done as asked."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=list(FORMATS), metavar="WHAT", help="ratings | votes | preferences")
+    add_db(parser)
+    parser.add_argument("--source", default=None, metavar="SRC",
+                        help="human | judge:NAME | judge: | import:NAME | all (default: human for ratings and "
+                        "preferences, all for votes)")
+    parser.add_argument("--format", default=None,
+                        help="ratings: csv|json|md (default json); votes: jsonl|csv|parquet (default jsonl); "
+                        "preferences: jsonl")
+    parser.add_argument("--out", required=True, metavar="PATH", help="output file (a folder for votes parquet)")
+    parser.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    parser.add_argument("--include-named", action="store_true", help="ratings: also use named-mode votes")
+    parser.add_argument("--ties", choices=["half", "davidson"], default="half", help="ratings: ties model")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="ratings: bootstrap rounds (default 0: analytic CIs)")
+    parser.add_argument("--seed", type=int, default=0, help="ratings: bootstrap seed")
+    parser.add_argument("--license", default="cc-by-4.0", help="votes parquet: license line of the dataset card")
+
+
+def run(args: argparse.Namespace) -> int:
+    fmt = args.format or DEFAULT_FORMAT[args.what]
+    if fmt not in FORMATS[args.what]:
+        raise ExportError(f"--format {fmt}: {args.what} exports as {' | '.join(FORMATS[args.what])}")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ExportError(f"{out}: already exists (pass --force to overwrite)")
+    if not out.parent.exists():
+        raise ExportError(f"{out}: folder {out.parent} does not exist")
+    src = db_path(args)
+    if args.what == "ratings":
+        _ratings(src, args, fmt, out)
+    elif args.what == "votes":
+        _votes(src, args, fmt, out)
+    else:
+        _preferences(src, args, out)
+    return 0
+
+
+def _load_all(src: str, source: str | None):
+    from ratings.source import load_battles
+
+    return load_battles(src, source=source, include_named=True).battles
+
+
+def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
+    from ratings.export import markdown_table, ratings_meta
+    from ratings.leaderboard import rate
+    from ratings.source import load_battles
+
+    loaded = load_battles(src, source=args.source, include_named=args.include_named)
+    res = rate(loaded.battles, ties=args.ties, bootstrap=args.bootstrap, seed=args.seed)
+    meta = ratings_meta(method=res.method, ci_method=res.ci_method, n_votes=res.n_battles,
+                        source=loaded.source_filter, models=len(res.models), notes=res.notes, nu=res.nu)
+    table = res.table
+    if fmt == "json":
+        rows = json.loads(table.to_json(orient="records"))
+        out.write_text(json.dumps({**meta, "leaderboard": rows}, indent=1) + "\n", encoding="utf-8")
+    else:
+        if fmt == "csv":
+            table.to_csv(out, index=False, float_format="%.2f")
+        else:
+            out.write_text(markdown_table(table), encoding="utf-8")
+        sidecar = out.with_name(out.name + ".meta.json")
+        sidecar.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}: {len(table)} models from {res.n_battles} votes ({res.method}, {res.ci_method})")
+
+
+def _votes(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
+    from ratings.export import arena_records, dataset_card
+
+    records = arena_records(_load_all(src, args.source or "all"))
+    if fmt == "jsonl":
+        records.to_json(out, orient="records", lines=True, force_ascii=False)
+    elif fmt == "csv":
+        flat = records.copy()
+        for c in ("conversation_a", "conversation_b"):
+            flat[c] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in flat[c]]
+        flat.to_csv(out, index=False)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        data_file = "battles.parquet"
+        records.to_parquet(out / data_file, index=False)
+        (out / "README.md").write_text(dataset_card(records, data_file=data_file, source=args.source or "all",
+                                                    license_id=args.license), encoding="utf-8")
+    print(f"wrote {out}: {len(records)} battles")
+
+
+def _preferences(src: str, args: argparse.Namespace, out: Path) -> None:
+    from ratings.export import preference_pairs
+
+    source = args.source or "human"
+    prefs = preference_pairs(_load_all(src, source), human_only=source == "human")
+    if len(prefs.pairs) == 0:
+        raise ExportError(f"{src}: no preference pairs: {prefs.ties_excluded} ties, {prefs.bothbad_excluded} "
+                          f"both-bad, {prefs.missing_answers} decisive votes without answer texts")
+    prefs.pairs.to_json(out, orient="records", lines=True, force_ascii=False)
+    print(f"wrote {out}: {len(prefs.pairs)} preference pairs; excluded {prefs.ties_excluded} ties, "
+          f"{prefs.bothbad_excluded} both-bad, {prefs.missing_answers} without answer texts")

@@ -1,0 +1,207 @@
+"""`codearena rate`: Bradley-Terry ratings with confidence intervals from a vote store or a battles file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ratings.leaderboard import RatingResult
+
+Results = list[tuple[str | None, "RatingResult"]]
+
+HELP = "Bradley-Terry leaderboard (Elo scale, CIs, ties models, style control) from votes"
+DESCRIPTION = """Rate models from battles: a vote store (SQLite) or a battles file (JSONL, JSON, CSV, Parquet)
+in the Chatbot Arena schema (model_a, model_b, winner in model_a|model_b|tie|tie (bothbad)).
+
+Ratings are Bradley-Terry maximum likelihood on the Elo scale (1000 + 400 * log10-odds). rank_ub is
+Chatbot Arena's rank: 1 + the number of models whose CI lies entirely above this one's.
+
+examples:
+  codearena rate codearena.db --bootstrap 100 --seed 0
+  codearena rate battles.jsonl --ties davidson --format json
+  codearena rate codearena.db --style-control --anchor gpt-4=1200 --plot ratings.html
+  codearena rate battles.parquet --by language --min-battles 50"""
+
+
+def _anchor(text: str) -> tuple[str, float]:
+    name, sep, value = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MODEL=ELO (e.g. gpt-4=1200), got {text!r}") from None
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source_path", metavar="SOURCE", help="vote store (SQLite) or battles file")
+    parser.add_argument("--source", default=None, metavar="SRC",
+                        help="which votes: human | judge:NAME | judge: (all judges) | import:NAME | all "
+                        "(store default: human; file default: all, filtered on its 'source' column)")
+    parser.add_argument("--include-named", action="store_true",
+                        help="also rate named-mode votes (left out by default: the voter saw the names)")
+    parser.add_argument("--ties", choices=["half", "davidson"], default="half",
+                        help="half: a tie is half a win each way (Chatbot Arena); davidson: Davidson's ties "
+                        "model, reports its tie parameter nu (default: half)")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="bootstrap rounds for the CIs (default 0: analytic CIs)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--ci", choices=["analytic", "bootstrap", "none"], default=None,
+                        help="CI method (default: bootstrap if --bootstrap N > 0, else analytic)")
+    parser.add_argument("--anchor", type=_anchor, default=None, metavar="MODEL=ELO",
+                        help="shift ratings so MODEL gets exactly ELO")
+    parser.add_argument("--style-control", action="store_true",
+                        help="control for answer style (length, headers, lists, bold, code blocks, code lines); "
+                        "needs answer_a/answer_b")
+    parser.add_argument("--by", choices=["category", "language"], default=None,
+                        help="one leaderboard per category or language")
+    parser.add_argument("--min-battles", type=int, default=0, metavar="K",
+                        help="leave out models with fewer than K battles (listed apart)")
+    parser.add_argument("--prior", type=float, default=1.0, metavar="P",
+                        help="virtual tied battles per compared pair, used only when a model never lost or "
+                        "never won (default 1)")
+    parser.add_argument("--online-elo", action="store_true",
+                        help="add an online Elo column (K=4, battle order) for comparison")
+    parser.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format")
+    parser.add_argument("--plot", default=None, metavar="FILE.html",
+                        help="write ratings-with-CI, win-fraction and battle-count plots (needs plotly)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ratings.leaderboard import rate
+    from ratings.source import load_battles
+
+    if args.bootstrap < 0:
+        raise ValueError("--bootstrap must be >= 0")
+    if args.plot and not args.plot.lower().endswith((".html", ".htm")):
+        raise ValueError(f"--plot {args.plot}: expected an .html file name")
+    if args.plot and args.by:
+        raise ValueError("--plot draws one leaderboard; drop --by")
+    loaded = load_battles(args.source_path, source=args.source, include_named=args.include_named)
+    battles = loaded.battles
+    notes: list[str] = []
+    if loaded.dropped_named:
+        notes.append(f"{loaded.dropped_named} named-mode vote(s) left out (--include-named to keep them)")
+
+    groups: list[tuple[str | None, pd.DataFrame]] = [(None, battles)]
+    if args.by:
+        if args.by not in battles.columns or battles[args.by].isna().all():
+            raise ValueError(f"{args.source_path}: --by {args.by}: the battles have no {args.by!r} values")
+        col = battles[args.by].fillna("(none)").astype(str)
+        groups = [(str(g), battles.loc[(col == g).to_numpy()].reset_index(drop=True))
+                  for g in sorted(col.unique())]
+
+    kwargs = dict(ties=args.ties, bootstrap=args.bootstrap, seed=args.seed, anchor=args.anchor, ci=args.ci,
+                  min_battles=args.min_battles, style_control=args.style_control, prior=args.prior)
+    results: Results = []
+    for name, frame in groups:
+        group_kwargs = kwargs
+        if args.anchor and name is not None and not (frame["model_a"].eq(args.anchor[0]).any()
+                                                     or frame["model_b"].eq(args.anchor[0]).any()):
+            # A group the anchor model never played in keeps the default centring; say so.
+            group_kwargs = {**kwargs, "anchor": None}
+            notes.append(f"{args.by} = {name}: anchor model {args.anchor[0]!r} absent, ratings centred on 1000")
+        res = rate(frame, **group_kwargs)
+        if args.online_elo:
+            from ratings.elo import online_elo
+            from ratings.encode import encode
+
+            enc = encode(frame)
+            elo = dict(zip(enc.models, online_elo(enc), strict=True))
+            res.table["online_elo"] = res.table["model"].map(elo)
+        results.append((name, res))
+
+    if args.plot:
+        from ratings.plots import write_html
+
+        write_html(results[0][1], args.plot)
+        notes.append(f"plots written to {args.plot}")
+
+    _print(results, args, notes)
+    return 0
+
+
+def _rows(name: str | None, res: RatingResult) -> list[dict[str, Any]]:
+    rows = res.table.to_dict(orient="records")
+    for r in rows:
+        for k, v in list(r.items()):
+            if isinstance(v, float) and math.isnan(v):
+                r[k] = None
+            elif hasattr(v, "item"):
+                r[k] = v.item()
+        if name is not None:
+            r.update({"group": name, "group_battles": res.n_battles})
+    return rows
+
+
+def _extras(name: str | None, res: RatingResult) -> list[str]:
+    head = f"[{name}] " if name is not None else ""
+    out = [f"{head}{res.n_battles} battles, method {res.method}, CI {res.ci_method}"]
+    if res.nu is not None:
+        out.append(f"{head}Davidson tie parameter nu = {res.nu:.4f} (equal models tie with p = "
+                   f"{res.nu / (2 + res.nu):.3f})")
+    if res.style is not None:
+        coefs = ", ".join(f"{r.feature} {r.coef:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+                          for r in res.style.itertuples())
+        out.append(f"{head}style coefficients (log-odds per SD): {coefs}")
+    if len(res.excluded):
+        out.append(f"{head}under --min-battles: " + ", ".join(f"{m} ({b})" for m, b in
+                                                               zip(res.excluded["model"], res.excluded["battles"],
+                                                                   strict=True)))
+    out.extend(f"{head}note: {n}" for n in res.notes)
+    return out
+
+
+def _print(results: Results, args: argparse.Namespace, notes: list[str]) -> None:
+    extras = [line for name, res in results for line in _extras(name, res)] + [f"note: {n}" for n in notes]
+    if args.format == "json":
+        rows = [r for name, res in results for r in _rows(name, res)]
+        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        for line in extras:
+            print(line, file=sys.stderr)
+        return
+    if args.format == "csv":
+        import pandas as pd
+
+        frames = []
+        for name, res in results:
+            t = res.table.copy()
+            if name is not None:
+                t.insert(0, "group", name)
+            frames.append(t)
+        pd.concat(frames, ignore_index=True).to_csv(sys.stdout, index=False, float_format="%.2f")
+        for line in extras:
+            print(line, file=sys.stderr)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    # Piped output has no terminal width; a narrow default would truncate the numbers.
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    for name, res in results:
+        title = f"{args.by} = {name} ({res.n_battles} battles)" if name is not None else \
+            f"CodeArena leaderboard ({res.n_battles} battles)"
+        table = Table(title=title)
+        cols = list(res.table.columns)
+        for c in cols:
+            table.add_column(c, justify="left" if c == "model" else "right")
+        for row in res.table.itertuples(index=False):
+            cells = []
+            for v in row:
+                if isinstance(v, float):
+                    cells.append("-" if math.isnan(v) else f"{v:.1f}")
+                else:
+                    cells.append(str(v))
+            table.add_row(*cells)
+        console.print(table)
+        for line in _extras(name, res):
+            console.print(line, highlight=False, markup=False)
+    for n in notes:
+        console.print(f"note: {n}", highlight=False, markup=False)

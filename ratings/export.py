@@ -1,0 +1,179 @@
+"""Battles and leaderboards in the shapes other tools read: Chatbot Arena battle records, TRL preference
+pairs, a dataset card. Pure transforms on DataFrames; the command writes the files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ARENA_COLUMNS = ["question_id", "model_a", "model_b", "winner", "judge", "conversation_a", "conversation_b",
+                 "turn", "anony", "language", "tstamp", "category", "source", "id"]
+
+
+@dataclass(frozen=True)
+class PreferenceSet:
+    pairs: pd.DataFrame  # prompt, chosen, rejected, id, question_id, model_chosen, model_rejected, category
+    ties_excluded: int
+    bothbad_excluded: int
+    missing_answers: int
+    not_human: int
+
+
+def _conversation(stored: Any, prompt: Any, answer: Any) -> list[dict[str, str]] | None:
+    """OpenAI-format messages: the stored multi-turn conversation, else [user prompt, assistant answer]."""
+    if isinstance(stored, str) and stored.strip():
+        stored = json.loads(stored)
+    if isinstance(stored, list) and stored:
+        return [{"role": str(m["role"]), "content": str(m["content"])} for m in stored]
+    if isinstance(prompt, str) and isinstance(answer, str):
+        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+    return None
+
+
+def _tstamp(created_at: Any) -> float | None:
+    if not isinstance(created_at, str) or not created_at:
+        return None
+    try:
+        dt = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    return df[name] if name in df.columns else pd.Series([None] * len(df), index=df.index, dtype=object)
+
+
+def arena_records(battles: pd.DataFrame) -> pd.DataFrame:
+    """Battles in the Chatbot Arena release schema (judge = voter hash, else the source)."""
+    prompt, ans_a, ans_b = _col(battles, "prompt"), _col(battles, "answer_a"), _col(battles, "answer_b")
+    conv_a = [_conversation(c, p, a) for c, p, a in zip(_col(battles, "conversation_a"), prompt, ans_a, strict=True)]
+    conv_b = [_conversation(c, p, a) for c, p, a in zip(_col(battles, "conversation_b"), prompt, ans_b, strict=True)]
+    voter, source = _col(battles, "voter"), _col(battles, "source")
+    judge = [v if isinstance(v, str) and v else s for v, s in zip(voter, source, strict=True)]
+    mode = _col(battles, "mode")
+    turn = pd.to_numeric(_col(battles, "turn"), errors="coerce").fillna(1).astype(int)
+    return pd.DataFrame({
+        "question_id": _col(battles, "prompt_id").to_numpy(),
+        "model_a": battles["model_a"].to_numpy(),
+        "model_b": battles["model_b"].to_numpy(),
+        "winner": battles["winner"].to_numpy(),
+        "judge": judge,
+        "conversation_a": conv_a,
+        "conversation_b": conv_b,
+        "turn": turn.to_numpy(),
+        "anony": (mode.astype(str) != "named").to_numpy(),
+        "language": _col(battles, "language").to_numpy(),
+        "tstamp": [_tstamp(c) for c in _col(battles, "created_at")],
+        "category": _col(battles, "category").to_numpy(),
+        "source": source.to_numpy(),
+        "id": _col(battles, "id").to_numpy(),
+    })[ARENA_COLUMNS]
+
+
+def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> PreferenceSet:
+    """Decisive votes as {prompt, chosen, rejected} rows (TRL's DPO "standard" format).
+
+    Ties and both-bad votes carry no preference and are excluded; so are votes whose prompt or answer
+    texts were not stored. Each exclusion is counted, so the caller can report it.
+    """
+    df = battles
+    not_human = 0
+    if human_only and "source" in df.columns:
+        human = (df["source"].astype(str) == "human").to_numpy()
+        not_human = int((~human).sum())
+        df = df.loc[human]
+    winner = df["winner"].astype(str)
+    ties = int((winner == "tie").sum())
+    bothbad = int((winner == "tie (bothbad)").sum())
+    df = df.loc[winner.isin(["model_a", "model_b"]).to_numpy()]
+    prompt, ans_a, ans_b = _col(df, "prompt"), _col(df, "answer_a"), _col(df, "answer_b")
+
+    def has_text(s: pd.Series) -> np.ndarray:
+        return s.map(lambda v: isinstance(v, str) and v.strip() != "").to_numpy(dtype=bool)
+
+    ok = has_text(prompt) & has_text(ans_a) & has_text(ans_b)
+    missing = int((~ok).sum())
+    df = df.loc[ok]
+    a_won = (df["winner"] == "model_a").to_numpy()
+    pairs = pd.DataFrame({
+        "prompt": df["prompt"].to_numpy(),
+        "chosen": np.where(a_won, df["answer_a"], df["answer_b"]),
+        "rejected": np.where(a_won, df["answer_b"], df["answer_a"]),
+        "id": _col(df, "id").to_numpy(),
+        "question_id": _col(df, "prompt_id").to_numpy(),
+        "model_chosen": np.where(a_won, df["model_a"], df["model_b"]),
+        "model_rejected": np.where(a_won, df["model_b"], df["model_a"]),
+        "category": _col(df, "category").to_numpy(),
+    })
+    return PreferenceSet(pairs=pairs.reset_index(drop=True), ties_excluded=ties, bothbad_excluded=bothbad,
+                         missing_answers=missing, not_human=not_human)
+
+
+def ratings_meta(*, method: str, ci_method: str, n_votes: int, source: str, models: int,
+                 notes: list[str], nu: float | None = None) -> dict[str, Any]:
+    """What a leaderboard file must say about itself to be read correctly later."""
+    meta: dict[str, Any] = {
+        "method": method,
+        "ci_method": ci_method,
+        "votes": n_votes,
+        "models": models,
+        "source": source,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "scale": "Elo: 1000 + 400 * log10-odds",
+        "notes": notes,
+    }
+    if nu is not None:
+        meta["davidson_nu"] = nu
+    return meta
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no tabulate dependency)."""
+    cols = list(table.columns)
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return "" if np.isnan(v) else f"{v:.1f}"
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_id: str = "cc-by-4.0") -> str:
+    """README.md for an exported votes folder: the Hugging Face card header makes load_dataset find the file."""
+    winners = records["winner"].value_counts().to_dict()
+    models = sorted(set(records["model_a"]) | set(records["model_b"]))
+    fields = {
+        "question_id": "prompt id", "model_a / model_b": "the two models", "winner":
+        "model_a | model_b | tie | tie (bothbad)", "judge": "voter hash (humans) or the judge/source name",
+        "conversation_a / conversation_b": "OpenAI-format messages [user, assistant, ...] (null if no text stored)",
+        "turn": "number of turns", "anony": "true when the voter did not see the model names",
+        "language": "programming language of the prompt", "tstamp": "vote time, Unix seconds",
+        "category": "prompt category", "source": "human | judge:NAME | import:DATASET", "id": "vote id",
+    }
+    lines = [
+        "---", f"license: {license_id}", "configs:", "- config_name: default", "  data_files:",
+        "  - split: train", f"    path: {data_file}", "---", "",
+        "# CodeArena votes", "",
+        f"Pairwise votes on code answers exported by `codearena export votes` (source filter: `{source}`), in the "
+        "Chatbot Arena battle schema.", "",
+        f"License: {license_id} for the votes; the prompts and answers keep the licenses of their sources.", "",
+        "## Counts", "",
+        f"- battles: {len(records)}",
+        f"- models: {len(models)} ({', '.join(models)})",
+    ]
+    lines += [f"- winner = {k}: {v}" for k, v in sorted(winners.items())]
+    lines += ["", "## Fields", ""] + [f"- `{k}`: {v}" for k, v in fields.items()]
+    lines += ["", "## Loading", "", "```python", "import datasets",
+              f'ds = datasets.load_dataset("parquet", data_files="{data_file}")', "```", ""]
+    return "\n".join(lines)

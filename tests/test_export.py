@@ -1,0 +1,131 @@
+"""`codearena export`: ratings with their metadata, votes that other tools load, DPO preference pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from codearena.cli import main
+from votes.record import Battle
+from votes.store import VoteStore
+
+
+@pytest.fixture
+def store(db_path: Path) -> Path:
+    s = VoteStore(db_path)
+    b = []
+    winners = ["model_a", "model_b", "model_a", "tie", "tie (bothbad)", "model_a"]
+    for i in range(60):
+        w = winners[i % len(winners)]
+        b.append(Battle(model_a=["qwen", "smol", "llama"][i % 3], model_b=["smol", "llama", "qwen"][i % 3], winner=w,
+                        prompt=f"write function {i}", prompt_id=f"q{i}", answer_a=f"def a{i}(): pass",
+                        answer_b=f"def b{i}(): pass", category="generation", language="python", voter=f"v{i % 5}"))
+    # Decisive but without answer texts: a vote, not a preference pair.
+    b += [Battle(model_a="qwen", model_b="smol", winner="model_a", prompt_id="q-noanswer") for _ in range(4)]
+    # A multi-turn battle: the stored conversation wins over prompt + answer.
+    conv = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "A1"},
+            {"role": "user", "content": "more"}, {"role": "assistant", "content": "A2"}]
+    b.append(Battle(model_a="qwen", model_b="llama", winner="model_b", prompt="hi", answer_a="A1", answer_b="B1",
+                    conversation_a=conv, turn=2, mode="named"))
+    b += [Battle(model_a="qwen", model_b="smol", winner="model_a", source="judge:qwen-judge", prompt="p",
+                 answer_a="x", answer_b="y") for _ in range(7)]
+    s.add_many(b)
+    s.close()
+    return db_path
+
+
+def test_ratings_json_records_method_votes_date_and_ci(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lb.json"
+    assert main(["export", "ratings", "--db", str(store), "--out", str(out), "--bootstrap", "20"]) == 0
+    data = json.loads(out.read_text())
+    assert data["method"] == "bt-half-ties"
+    assert data["ci_method"].startswith("bootstrap") and data["votes"] == 64
+    assert data["date"][:4].isdigit() and data["source"] == "human"
+    assert [r["model"] for r in data["leaderboard"]] and {"rating", "ci_low", "rank_ub"} <= set(data["leaderboard"][0])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "md"])
+def test_ratings_csv_and_markdown_get_a_meta_sidecar(store: Path, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"lb.{fmt}"
+    assert main(["export", "ratings", "--db", str(store), "--out", str(out), "--format", fmt,
+                 "--ties", "davidson"]) == 0
+    meta = json.loads((tmp_path / f"lb.{fmt}.meta.json").read_text())
+    assert meta["method"] == "davidson" and meta["votes"] == 64 and "davidson_nu" in meta
+    text = out.read_text()
+    if fmt == "csv":
+        assert len(pd.read_csv(out)) == 3
+    else:
+        assert text.startswith("| model | rating |") and text.count("\n") == 5
+
+
+def test_votes_jsonl_in_the_chatbot_arena_schema(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "votes.jsonl"
+    assert main(["export", "votes", "--db", str(store), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 72
+    r = next(r for r in rows if r["question_id"] == "q0")
+    assert {"question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "language", "tstamp",
+            "conversation_a", "conversation_b"} <= set(r)
+    assert r["conversation_a"] == [{"role": "user", "content": "write function 0"},
+                                   {"role": "assistant", "content": "def a0(): pass"}]
+    assert r["judge"] == "v0" and r["anony"] is True and r["tstamp"] > 1.7e9
+    multi = next(r for r in rows if r["turn"] == 2)
+    assert len(multi["conversation_a"]) == 4 and multi["anony"] is False
+    assert multi["conversation_b"][1]["content"] == "B1"
+    noans = next(r for r in rows if r["question_id"] == "q-noanswer")
+    assert noans["conversation_a"] is None
+    judged = [r for r in rows if r["judge"] == "judge:qwen-judge"]
+    assert len(judged) == 7
+    # The export is itself a valid battles file: it rates.
+    assert main(["rate", str(out), "--format", "json"]) == 0
+
+
+def test_votes_parquet_folder_with_dataset_card(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "release"
+    assert main(["export", "votes", "--db", str(store), "--source", "human", "--format", "parquet",
+                 "--out", str(out)]) == 0
+    table = pq.read_table(out / "battles.parquet")
+    df = table.to_pandas()
+    assert len(df) == 65 and set(df["winner"]) == {"model_a", "model_b", "tie", "tie (bothbad)"}
+    conv = df.loc[df["question_id"] == "q1", "conversation_b"].iloc[0]
+    assert list(conv[1].values()) == ["assistant", "def b1(): pass"]
+    card = (out / "README.md").read_text()
+    assert "license: cc-by-4.0" in card and "path: battles.parquet" in card
+    assert "battles: 65" in card and "`conversation_a / conversation_b`" in card
+
+
+def test_votes_csv_flattens_conversations(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "votes.csv"
+    assert main(["export", "votes", "--db", str(store), "--format", "csv", "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == 72
+    assert json.loads(df.loc[df["question_id"] == "q3", "conversation_a"].iloc[0])[0]["role"] == "user"
+
+
+def test_preferences_keep_decisive_human_votes_with_answers(store: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "prefs.jsonl"
+    assert main(["export", "preferences", "--db", str(store), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    # 60 votes cycle a, b, a, tie, bothbad, a: 40 decisive; + 1 named decisive with answers.
+    assert len(rows) == 41
+    assert "10 ties" in said and "10 both-bad" in said and "4 without answer texts" in said
+    r = next(r for r in rows if r["question_id"] == "q1")  # winner model_b
+    assert (r["prompt"], r["chosen"], r["rejected"]) == ("write function 1", "def b1(): pass", "def a1(): pass")
+    assert r["model_chosen"] == "llama" and r["model_rejected"] == "smol"
+    assert all({"prompt", "chosen", "rejected"} <= set(x) for x in rows)
+
+
+def test_export_refuses_to_overwrite_and_bad_format(store: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "x.json"
+    out.write_text("keep me")
+    assert main(["export", "ratings", "--db", str(store), "--out", str(out)]) == 2
+    assert out.read_text() == "keep me" and "already exists" in capsys.readouterr().err
+    assert main(["export", "votes", "--db", str(store), "--format", "md", "--out", str(tmp_path / "v.md")]) == 2
+    assert "jsonl | csv | parquet" in capsys.readouterr().err
