@@ -1,0 +1,139 @@
+"""The ``model_answer`` JSONL format of FastChat / Arena-Hard: read it, write it line by line.
+
+One line per question: ``question_id, answer_id, model_id, choices: [{index: 0, turns: [{content,
+token_len}]}], tstamp``. MT-bench files write turns as bare strings and questions' turns as strings too;
+Arena-Hard writes ``{"content": ...}`` objects. Both are read; we always write the object form.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+
+class AnswerFileError(ValueError):
+    """A model_answer or question file that cannot be read, naming the file, line and problem."""
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    question_id: str  # always a string: MT-bench uses ints, Arena-Hard hex strings
+    model_id: str
+    turns: list[str]
+    answer_id: str | None = None
+    token_lens: list[int | None] | None = None
+    tstamp: float | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    question_id: str
+    turns: list[str]
+    category: str | None = None
+
+
+def _turn_text(turn: Any, where: str) -> str:
+    if isinstance(turn, str):
+        return turn
+    if isinstance(turn, dict) and isinstance(turn.get("content"), str):
+        return turn["content"]
+    raise AnswerFileError(f"{where}: a turn must be a string or an object with a 'content' string, got {turn!r:.80}")
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise AnswerFileError(f"{path}: no such file")
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise AnswerFileError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise AnswerFileError(f"{path}:{lineno}: expected a JSON object per line")
+            yield lineno, obj
+
+
+def iter_answers(path: str | Path) -> Iterator[AnswerRecord]:
+    path = Path(path)
+    for lineno, obj in _json_lines(path):
+        where = f"{path}:{lineno}"
+        if "question_id" not in obj:
+            raise AnswerFileError(f"{where}: missing 'question_id'")
+        choices = obj.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise AnswerFileError(f"{where}: 'choices' must be a non-empty list of objects")
+        raw_turns = choices[0].get("turns")
+        if not isinstance(raw_turns, list) or not raw_turns:
+            raise AnswerFileError(f"{where}: choices[0].turns must be a non-empty list")
+        turns = [_turn_text(t, where) for t in raw_turns]
+        lens = [t.get("token_len") if isinstance(t, dict) else None for t in raw_turns]
+        yield AnswerRecord(
+            question_id=str(obj["question_id"]),
+            model_id=str(obj.get("model_id") or obj.get("model") or ""),
+            turns=turns,
+            answer_id=obj.get("answer_id"),
+            token_lens=lens,
+            tstamp=obj.get("tstamp"),
+        )
+
+
+def read_answers(path: str | Path) -> dict[str, AnswerRecord]:
+    """question_id -> answer. A later line for the same question wins (a re-generated answer)."""
+    return {rec.question_id: rec for rec in iter_answers(path)}
+
+
+def read_questions(path: str | Path) -> dict[str, Question]:
+    """A FastChat/Arena-Hard ``question.jsonl``: question_id -> Question."""
+    path = Path(path)
+    out: dict[str, Question] = {}
+    for lineno, obj in _json_lines(path):
+        where = f"{path}:{lineno}"
+        if "question_id" not in obj or not isinstance(obj.get("turns"), list) or not obj["turns"]:
+            raise AnswerFileError(f"{where}: a question needs 'question_id' and a non-empty 'turns' list")
+        qid = str(obj["question_id"])
+        out[qid] = Question(qid, [_turn_text(t, where) for t in obj["turns"]], obj.get("category"))
+    return out
+
+
+def done_question_ids(path: str | Path, model_id: str) -> set[str]:
+    """Questions already answered by ``model_id`` in ``path`` (empty when the file does not exist yet).
+
+    A torn last line (a crash mid-write) is ignored rather than fatal: that question is simply redone.
+    """
+    path = Path(path)
+    if not path.exists():
+        return set()
+    done: set[str] = set()
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict) and obj.get("model_id") == model_id and "question_id" in obj:
+                done.add(str(obj["question_id"]))
+    return done
+
+
+def answer_row(question_id: str, model_id: str, turns: list[str], token_lens: list[int | None]) -> dict[str, Any]:
+    return {
+        "question_id": question_id,
+        "answer_id": uuid.uuid4().hex,
+        "model_id": model_id,
+        "choices": [{"index": 0, "turns": [{"content": t, "token_len": n} for t, n in zip(turns, token_lens, strict=True)]}],
+        "tstamp": time.time(),
+    }
+
+
+def append_row(fh: IO[str], row: dict[str, Any]) -> None:
+    """One line, flushed at once, so a crash loses at most the answer being written."""
+    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    fh.flush()

@@ -1,0 +1,48 @@
+"""What the HTTP backends (openai, anthropic, vllm's server) share: the API key from the environment,
+a cheap reachability probe, and turning client exceptions into a BackendError that names the cause."""
+
+from __future__ import annotations
+
+import os
+
+from serving.backends.base import BackendError, ModelSpec
+
+# OpenAI-compatible local servers ignore the key, but the client refuses to start without one.
+NO_KEY = "not-needed"
+
+
+def api_key(spec: ModelSpec, *, required: bool) -> str:
+    """The key from the variable the spec names. ``required``: the provider rejects calls without one."""
+    if spec.api_key_env:
+        value = os.environ.get(spec.api_key_env, "").strip()
+        if not value:
+            raise BackendError(spec.name, f"environment variable {spec.api_key_env} (api_key_env) is not set")
+        return value
+    if required:
+        raise BackendError(spec.name, "no API key: set api_key_env to the NAME of the variable holding it")
+    return NO_KEY
+
+
+def key_problem(spec: ModelSpec, *, required: bool) -> str:
+    try:
+        api_key(spec, required=required)
+    except BackendError as exc:
+        return exc.cause
+    return ""
+
+
+def probe(base_url: str, timeout_s: float = 2.0) -> str:
+    """'' when something answers HTTP at ``base_url`` (any status), else why not."""
+    import httpx
+
+    try:
+        httpx.get(base_url.rstrip("/") + "/models", timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        return f"cannot reach {base_url} ({type(exc).__name__}: {exc})"
+    return ""
+
+
+def status_cause(status: int, message: str, where: str) -> str:
+    hint = {401: " (check the API key)", 403: " (key not allowed)", 404: " (unknown model or path?)",
+            429: " (rate limited; retries exhausted)"}.get(status, "")
+    return f"HTTP {status} from {where}{hint}: {message}"

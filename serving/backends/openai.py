@@ -1,0 +1,107 @@
+"""Any OpenAI-compatible server through the ``openai`` client: OpenAI itself, ``vllm serve``, llama.cpp's
+server, Ollama. The client retries 429/5xx and connection errors with exponential backoff
+(``spec.max_retries``); ``spec.timeout_s`` bounds each request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from serving.backends._limits import LoopSemaphore, PerLoop
+from serving.backends._remote import api_key, key_problem, probe, status_cause
+from serving.backends.base import Backend, BackendError, Completion, Message, ModelSpec, SamplingParams
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIBackend(Backend):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self._limit = LoopSemaphore(spec.concurrency)
+        self._clients = PerLoop(self._make_client)
+
+    @property
+    def base_url(self) -> str:
+        return self.spec.base_url or DEFAULT_BASE_URL
+
+    def _make_client(self) -> Any:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(base_url=self.base_url, api_key=api_key(self.spec, required=self.spec.base_url is None),
+                           timeout=self.spec.timeout_s, max_retries=self.spec.max_retries)
+
+    def availability(self) -> tuple[bool, str]:
+        problem = key_problem(self.spec, required=self.spec.base_url is None) or probe(self.base_url)
+        return (not problem), problem
+
+    def _request(self, messages: list[Message], params: SamplingParams | None) -> dict[str, Any]:
+        p = params or self.spec.params
+        kwargs: dict[str, Any] = {"model": self.spec.model, "messages": self.with_system(messages),
+                                  "temperature": p.temperature, "top_p": p.top_p, "max_tokens": p.max_tokens}
+        if p.seed is not None:
+            kwargs["seed"] = p.seed
+        return kwargs
+
+    def _error(self, exc: Exception, partial: str) -> BackendError:
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            cause = status_cause(exc.status_code, exc.message, self.base_url)
+        elif isinstance(exc, openai.APITimeoutError):
+            cause = f"no answer from {self.base_url} within {self.spec.timeout_s:g} s"
+        elif isinstance(exc, openai.APIConnectionError) and partial:
+            cause = f"connection to {self.base_url} lost mid-answer ({exc.__cause__ or exc})"
+        elif isinstance(exc, openai.APIConnectionError):
+            cause = f"cannot reach {self.base_url} ({exc.__cause__ or exc})"
+        else:
+            cause = f"{type(exc).__name__}: {exc}"
+        if partial:
+            cause += f" (after {len(partial)} characters of the answer)"
+        return BackendError(self.name, cause, partial=partial)
+
+    async def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
+        client = self._clients.get()
+        received: list[str] = []
+        async with self._limit.get():
+            try:
+                stream = await client.chat.completions.create(**self._request(messages, params), stream=True)
+                finish: str | None = None
+                async with stream:
+                    async for chunk in stream:
+                        if not chunk.choices:
+                            continue
+                        finish = chunk.choices[0].finish_reason or finish
+                        if chunk.choices[0].delta.content:
+                            received.append(chunk.choices[0].delta.content)
+                            yield chunk.choices[0].delta.content
+                if finish is None:
+                    # The connection closed before the server said the answer was over: a cut, not an end.
+                    raise BackendError(self.name, f"stream from {self.base_url} ended without a finish reason "
+                                       f"(after {len(''.join(received))} characters)", partial="".join(received))
+            except BackendError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - transport errors mid-stream too: never a silent cut
+                raise self._error(exc, "".join(received)) from exc
+
+    async def complete(self, messages: list[Message], params: SamplingParams | None = None) -> Completion:
+        client = self._clients.get()
+        start = time.perf_counter()
+        async with self._limit.get():
+            try:
+                resp = await client.chat.completions.create(**self._request(messages, params))
+            except BackendError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise self._error(exc, "") from exc
+        choice = resp.choices[0]
+        usage = resp.usage
+        return Completion(text=choice.message.content or "", model=self.name,
+                          prompt_tokens=usage.prompt_tokens if usage else None,
+                          completion_tokens=usage.completion_tokens if usage else None,
+                          seconds=time.perf_counter() - start, finish_reason=choice.finish_reason)
+
+    async def aclose(self) -> None:
+        client = self._clients.pop_current()
+        if client is not None:
+            await client.close()
