@@ -86,8 +86,8 @@ def normalize_label(raw: str) -> str | None:
 def parse_verdict(text: str) -> Verdict:
     """Find the verdict in a judge reply, as CodeArena's ``get_score`` does.
 
-    No label -> "missing" (worth a follow-up); several different verdicts -> "conflict" (CodeArena gives
-    up on those without a follow-up); one verdict, however often repeated -> "ok". Bracketed strings of
+    No label -> "missing"; several different verdicts -> "conflict" (CodeArena gives up on those; we ask
+    the one follow-up for both, see ``play_game``); one verdict, however often repeated -> "ok". Bracketed strings of
     the right letters that are no verdict (``[[A>>>B]]``) count as missing.
     """
     found = tuple(m for m in VERDICT_RE.findall(text) if m)
@@ -250,15 +250,17 @@ async def play_game(ask: Ask, question: str, answer_a: str, answer_b: str, *, sw
         reply = await ask(messages, params, False)
         game.replies.append(reply)
         verdict = parse_verdict(reply)
-        if verdict.status == "missing":
+        # CodeArena follows up only on a missing label and scores a conflict as nothing. Small judges often
+        # echo the whole label list from the instructions, so a conflict gets the same one follow-up here,
+        # and the follow-up alone then decides.
+        if verdict.status in ("missing", "conflict"):
             game.followup = True
             messages = [*messages, {"role": "assistant", "content": reply},
                         {"role": "user", "content": settings.followup}]
             short = SamplingParams(temperature=settings.temperature, max_tokens=settings.followup_max_tokens,
                                    top_p=1.0, seed=settings.seed)
             game.replies.append(await ask(messages, short, settings.constrain_followup))
-            # CodeArena searches the whole judgment so far, first reply included.
-            verdict = parse_verdict(game.judgment)
+            verdict = parse_verdict(game.replies[-1])
     except BackendError as exc:
         game.error = f"judge call failed: {exc}"
         game.seconds = time.perf_counter() - start

@@ -33,6 +33,8 @@ def fake_reply(body: dict) -> str:
         return "Both answers have merit and I will not pick one."
     if "LATE" in prompt and len(messages) == 2:
         return "Assistant A explains more, assistant B is shorter."
+    if "ECHO" in prompt and len(messages) == 2:  # a small judge parroting the instructions' label list
+        return "Labels: [[A>>B]] [[A>B]] [[A=B]] [[B>A]] [[B>>A]]. A is fine, B is fine."
     answers = dict(ANSWER_RE.findall(prompt))
     good_a, good_b = "GOOD" in answers["A"], "GOOD" in answers["B"]
     if good_a and not good_b:
@@ -111,6 +113,22 @@ def _answers_file(path: Path, model: str, texts: dict[str, str]) -> Path:
                                         "choices": [{"index": 0, "turns": [{"content": t}]}]}) + "\n"
                             for qid, t in texts.items()))
     return path
+
+
+def test_a_reply_echoing_every_label_gets_the_follow_up(api: Path, tmp_path: Path) -> None:
+    prompts = tmp_path / "echo.jsonl"
+    prompts.write_text(json.dumps({"id": "e1", "messages": [{"role": "user", "content": "ECHO: sort a list"}],
+                                   "programming_language": ["Python"], "category": "Algorithm Design"}) + "\n")
+    a = _answers_file(tmp_path / "alpha.jsonl", "alpha", {"e1": "GOOD sorted(xs)"})
+    b = _answers_file(tmp_path / "beta.jsonl", "beta", {"e1": "weak bubble"})
+    out = tmp_path / "judgments.jsonl"
+    assert main(["judge", "--answers-a", str(a), "--answers-b", str(b), "--prompts", str(prompts), "--judge",
+                 "fake-judge", "--models", str(api), "--out", str(out), "--quiet"]) == 0
+    (record,) = map(json.loads, out.read_text().splitlines())
+    # The first reply names all five labels (a conflict); the follow-up alone decides each game.
+    assert [g["followup"] for g in record["games"]] == [True, True]
+    assert [g["score"] for g in record["games"]] == ["A>>B", "B>>A"]
+    assert record["winner"] == "model_a" and record["error"] is None
 
 
 # -- judge --------------------------------------------------------------------------------------------
