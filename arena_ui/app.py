@@ -1,0 +1,355 @@
+"""The Gradio app: Battle (anonymous), Side by side (named), Leaderboard, Data.
+
+No ``from __future__ import annotations`` here: Gradio finds the ``gr.Request`` parameter of a handler by its
+evaluated annotation.
+
+What reaches the browser before a vote: the prompt, the answers, and an opaque token held in a ``gr.State``
+(server-side). Model names exist only in :class:`arena_ui.battle.BattleRegistry`; the Side-by-side and
+Leaderboard tabs fetch their model lists when opened, so the Battle page's HTML and config name no model.
+"""
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from arena_ui.arena import Arena, ArenaError
+from arena_ui.battle import Phase, VoteRefused
+from arena_ui.downloads import write_data_files
+from arena_ui.leaderboard_cache import ALL_CATEGORIES, LeaderboardSnapshot
+from arena_ui.streams import PairSnapshot
+from serving.prompts import filter_prompts
+
+ANY = "any"
+VOTES = (("vote-a", "A is better", "model_a"), ("vote-b", "B is better", "model_b"),
+         ("vote-tie", "Tie", "tie"), ("vote-bothbad", "Both are bad", "tie (bothbad)"))
+VOTE_WORDS = {"model_a": "A is better", "model_b": "B is better", "tie": "tie", "tie (bothbad)": "both are bad"}
+NEW_BATTLE = "New battle"
+REGENERATE = "Regenerate"
+HIDDEN = "*The models' names are hidden until you vote.*"
+CSS = """
+#reveal {min-height: 2em}
+#status {min-height: 1.5em}
+"""
+N_PLOTS = 3  # ratings.plots.figures: ratings with CIs, win fractions, battle counts
+LEADERBOARD_SHOWN = ["rank", "model", "rating", "ci_low", "ci_high", "rank_ub", "battles", "wins", "losses", "ties"]
+
+
+@dataclass
+class BattlePanel:
+    """The components of one battle view; ``suffix`` keeps element ids unique between the two tabs."""
+
+    mode: str
+    token: gr.State
+    prompt: gr.Textbox
+    send: gr.Button
+    chat_a: gr.Chatbot
+    chat_b: gr.Chatbot
+    status: gr.Markdown
+    reveal: gr.Markdown
+    votes: list[gr.Button]
+    new_battle: gr.Button
+    regenerate: gr.Button
+
+    @property
+    def turn_outputs(self) -> list[Any]:
+        return [self.token, self.chat_a, self.chat_b, self.status, self.reveal, *self.votes, self.new_battle,
+                self.regenerate, self.prompt]
+
+    @property
+    def vote_outputs(self) -> list[Any]:
+        return [self.token, self.status, self.reveal, *self.votes, self.new_battle, self.regenerate]
+
+
+def _panel(mode: str, suffix: str) -> BattlePanel:
+    token = gr.State(None)
+    with gr.Row(equal_height=True):
+        chat_a = gr.Chatbot(label="Model A", elem_id=f"answer-a{suffix}", height=480, autoscroll=False, buttons=["copy"],
+                            feedback_options=None)
+        chat_b = gr.Chatbot(label="Model B", elem_id=f"answer-b{suffix}", height=480, autoscroll=False, buttons=["copy"],
+                            feedback_options=None)
+    reveal = gr.Markdown(HIDDEN if mode == "anonymous" else "", elem_id=f"reveal{suffix}")
+    with gr.Row():
+        votes = [gr.Button(label, elem_id=f"{eid}{suffix}", interactive=False) for eid, label, _ in VOTES]
+    status = gr.Markdown("", elem_id=f"status{suffix}")
+    with gr.Row():
+        prompt = gr.Textbox(show_label=False, placeholder="Type a coding question, or pick one above; after "
+                            "both answers, type a follow-up here", lines=3, scale=8,
+                            elem_id=f"prompt-input{suffix}")
+        send = gr.Button("Send", variant="primary", scale=1, elem_id=f"send{suffix}")
+    with gr.Row():
+        new_battle = gr.Button(NEW_BATTLE, elem_id=f"new-battle{suffix}")
+        regenerate = gr.Button(REGENERATE, elem_id=f"regenerate{suffix}", interactive=False)
+    return BattlePanel(mode, token, prompt, send, chat_a, chat_b, status, reveal, votes, new_battle, regenerate)
+
+
+def _chats(session: Any, snap: PairSnapshot | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Chatbot values: the stored turns plus the answers streaming now (if any)."""
+    a, b = list(session.conversation_a), list(session.conversation_b)
+    if snap is not None:
+        a.append({"role": "assistant", "content": snap.text_a or "..."})
+        b.append({"role": "assistant", "content": snap.text_b or "..."})
+    return a, b
+
+
+def _buttons(votes_on: bool, regenerate_on: bool) -> list[Any]:
+    return [gr.update(interactive=votes_on) for _ in VOTES] + [gr.update(), gr.update(interactive=regenerate_on)]
+
+
+def _labels() -> list[str]:
+    """The buttons' own labels as values: "no change" without the cost of a property update."""
+    return [label for _, label, _ in VOTES] + [NEW_BATTLE, REGENERATE]
+
+
+def _client(request: gr.Request) -> tuple[str, str]:
+    host = request.client.host if request is not None and request.client is not None else "unknown"
+    session = (request.session_hash if request is not None else None) or "no-session"
+    return host, session
+
+
+async def _run_turn(arena: Arena, panel_mode: str, text: str, token: str | None, request: gr.Request,
+                    models: tuple[str, str] | None = None, force_new: bool = False):
+    """Send: a follow-up in a complete battle of this session, else a new battle; stream both answers."""
+    host, session = _client(request)
+    text = (text or "").strip()
+    s = arena.session(token, session)
+    # With no live battle (fresh page, after a vote, after New battle) the buttons are already disabled:
+    # skipping that update saves Gradio five component rebuilds on the commonest path.
+    buttons_live = s is not None
+    try:
+        if not text:
+            raise ArenaError("Type a prompt, or pick one, before sending.")
+        if s is not None and s.phase is Phase.GENERATING:
+            raise ArenaError("The answers are still being written; wait for them to finish.")
+        same_models = models is None or (s is not None and (s.model_a, s.model_b) == models)
+        if s is not None and s.phase is Phase.READY and same_models and not force_new:
+            arena.registry.add_turn(token, session, text)
+        else:
+            arena.registry.abandon(token, session)
+            token = arena.open_battle(host=host, session=session, text=text, mode=panel_mode, models=models)
+    except (ArenaError, VoteRefused) as exc:
+        yield (token, gr.update(), gr.update(), f"**Error:** {exc}", gr.update(), *[gr.update() for _ in range(6)],
+               gr.update())
+        return
+    s = arena.session(token, session)
+    reveal = HIDDEN if panel_mode == "anonymous" else f"**A:** {s.model_a} · **B:** {s.model_b}"
+    first = True
+    try:
+        async for snap in arena.run_turn(token, session):
+            if snap.done:
+                break
+            if arena.session(token, session) is None:  # abandoned (New battle): stop writing into the page
+                return
+            a, b = _chats(s, snap)
+            # Buttons change once per turn: a property update makes Gradio rebuild the component, per frame.
+            buttons = _buttons(False, False) if first and buttons_live else _labels()
+            first = False
+            yield (token, a, b, "Both models are answering...", reveal, *buttons, "")
+    except ArenaError as exc:
+        yield (token, gr.update(), gr.update(), f"**Error:** {exc}", reveal, *_buttons(False, True), gr.update())
+        return
+    s = arena.session(token, session)
+    if s is None:  # abandoned while streaming (New battle)
+        return
+    a, b = _chats(s, None)
+    if s.phase is Phase.FAILED:
+        yield (token, a, b, f"**Error:** {s.error}. This battle cannot take a vote: click **New battle** (or "
+               "**Regenerate** to try the same prompt with another pair).", reveal, *_buttons(False, True), "")
+    else:
+        yield (token, a, b, "Both answers are complete: vote below, or type a follow-up question.", reveal,
+               *_buttons(True, True), "")
+
+
+def _vote(arena: Arena, token: str | None, winner: str, request: gr.Request) -> tuple[Any, ...]:
+    host, session = _client(request)
+    try:
+        result = arena.vote(token=token, session=session, host=host, winner=winner)
+    except ArenaError as exc:
+        return (token, f"**Error:** {exc}", gr.update(), *[gr.update() for _ in VOTES], gr.update(), gr.update())
+    flags = result.battle.flags
+    note = f" Flagged: {', '.join(flags)} (an answer named its model or maker)." if flags else ""
+    reveal = (f"### Model A: **{result.model_a}** · Model B: **{result.model_b}**\n"
+              f"Your vote (*{VOTE_WORDS[winner]}*) is stored.{note}")
+    return (None, "Thanks for voting! Click **New battle** for another one.", reveal,
+            *[gr.update(interactive=False) for _ in VOTES], gr.update(), gr.update(interactive=False))
+
+
+def _new_battle(arena: Arena, panel: BattlePanel, token: str | None, request: gr.Request) -> tuple[Any, ...]:
+    _, session = _client(request)
+    arena.registry.abandon(token, session)
+    reveal = HIDDEN if panel.mode == "anonymous" else ""
+    return (None, [], [], arena.readiness() or "", reveal, *_buttons(False, False), "")
+
+
+def _first_prompt(arena: Arena, token: str | None, request: gr.Request) -> str:
+    s = arena.session(token, _client(request)[1])
+    return s.prompt.text if s is not None else ""
+
+
+def _wire_panel(arena: Arena, panel: BattlePanel, model_inputs: list[Any] | None = None) -> None:
+    prefix = "" if panel.mode == "anonymous" else "named_"
+    extra = model_inputs or []
+
+    # Gradio injects gr.Request by annotation and maps inputs by position, so each tab gets plain signatures.
+    if not extra:
+        async def send(text: str, token: str | None, request: gr.Request):
+            async for update in _run_turn(arena, panel.mode, text, token, request):
+                yield update
+
+        async def regenerate(token: str | None, request: gr.Request):
+            async for update in _run_turn(arena, panel.mode, _first_prompt(arena, token, request), token,
+                                          request, force_new=True):
+                yield update
+    else:
+        async def send(text: str, token: str | None, model_a: str, model_b: str, request: gr.Request):
+            async for update in _run_turn(arena, panel.mode, text, token, request, (model_a, model_b)):
+                yield update
+
+        async def regenerate(token: str | None, model_a: str, model_b: str, request: gr.Request):
+            async for update in _run_turn(arena, panel.mode, _first_prompt(arena, token, request), token,
+                                          request, (model_a, model_b), force_new=True):
+                yield update
+
+    gen_kwargs = {"outputs": panel.turn_outputs, "concurrency_limit": None}
+    streaming = [
+        panel.send.click(send, [panel.prompt, panel.token, *extra], api_name=f"{prefix}send", **gen_kwargs),
+        panel.prompt.submit(send, [panel.prompt, panel.token, *extra], api_name=False, **gen_kwargs),
+        panel.regenerate.click(regenerate, [panel.token, *extra], api_name=f"{prefix}regenerate", **gen_kwargs),
+    ]
+    for button, (eid, _, winner) in zip(panel.votes, VOTES, strict=True):
+        def vote(token: str | None, request: gr.Request, _winner: str = winner) -> tuple[Any, ...]:
+            return _vote(arena, token, _winner, request)
+        button.click(vote, [panel.token], panel.vote_outputs, api_name=f"{prefix}{eid.replace('-', '_')}",
+                     concurrency_limit=None)
+
+    def new_battle(token: str | None, request: gr.Request) -> tuple[Any, ...]:
+        return _new_battle(arena, panel, token, request)
+    # Cancelling the streams stops an abandoned battle from writing into the fresh, empty one.
+    panel.new_battle.click(new_battle, [panel.token], panel.turn_outputs, api_name=f"{prefix}new_battle",
+                           cancels=streaming)
+
+
+def _leaderboard_view(snap: LeaderboardSnapshot, category: str | None) -> tuple[Any, ...]:
+    table = snap.category_table(category)
+    shown = _round(table[LEADERBOARD_SHOWN]) if not table.empty else pd.DataFrame(columns=LEADERBOARD_SHOWN)
+    when = pd.Timestamp(snap.computed_at, unit="s").strftime("%Y-%m-%d %H:%M:%S UTC") if snap.computed_at else "never"
+    info = (f"{len(table)} models from {int(table['battles'].sum() // 2) if not table.empty else 0} anonymous "
+            f"human votes · {snap.battles_seen} battles stored in all · computed {when}")
+    if snap.errors:
+        info += "\n\n**Error:** " + "; ".join(snap.errors)
+    hvj = _round(snap.human_vs_judge) if not snap.human_vs_judge.empty else pd.DataFrame(
+        columns=["model", "rating_human", "rank_human", "rating_judge", "rank_judge"])
+    named = _round(snap.named[LEADERBOARD_SHOWN]) if not snap.named.empty else pd.DataFrame(columns=LEADERBOARD_SHOWN)
+    choices = [ALL_CATEGORIES, *sorted(snap.by_category)]
+    figs = list(snap.figures)[:N_PLOTS] if category in (None, ALL_CATEGORIES) else []
+    figs += [None] * (N_PLOTS - len(figs))
+    return (shown, info, *figs, hvj, named, gr.update(choices=choices))
+
+
+def _round(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(1)
+    return out
+
+
+def build_app(arena: Arena) -> gr.Blocks:
+    """The whole arena UI over a started or unstarted :class:`Arena` (``arena.start()`` begins the cache)."""
+    categories = sorted({p.category for p in arena.prompts if p.category})
+    languages = sorted({p.language for p in arena.prompts if p.language})
+    with gr.Blocks(title="CodeArena") as demo:
+        gr.Markdown("# CodeArena\nAsk a coding question; two anonymous models answer side by side. "
+                    "Vote for the better answer, then see who they were.")
+        with gr.Tabs():
+            with gr.Tab("Battle", id="battle"):
+                with gr.Row():
+                    category = gr.Dropdown([ANY, *categories], value=ANY, label="Category", scale=2,
+                                           elem_id="prompt-category")
+                    language = gr.Dropdown([ANY, *languages], value=ANY, label="Language", scale=2,
+                                           elem_id="prompt-language")
+                    pick = gr.Button("Random prompt", scale=1, elem_id="random-prompt")
+                    gr.Markdown(f"{len(arena.prompts)} prompts · {len(arena.usable_models)} of "
+                                f"{len(arena.status)} models ready", elem_id="arena-info")
+                battle = _panel("anonymous", "")
+                if arena.readiness():
+                    battle.status.value = f"**Error:** {arena.readiness()}"
+            with gr.Tab("Side by side", id="named") as named_tab:
+                gr.Markdown("Choose both models. These votes are stored as *named* and are kept out of the "
+                            "main ranking (the voter knew who answered).")
+                with gr.Row():
+                    # Empty until the tab opens (no names in the page config); the server checks the names.
+                    pick_a = gr.Dropdown([], label="Model A", elem_id="model-a-select", allow_custom_value=True)
+                    pick_b = gr.Dropdown([], label="Model B", elem_id="model-b-select", allow_custom_value=True)
+                named = _panel("named", "-named")
+            with gr.Tab("Leaderboard", id="leaderboard-tab") as board_tab:
+                with gr.Row():
+                    board_category = gr.Dropdown([ALL_CATEGORIES], value=ALL_CATEGORIES, label="Category",
+                                                 elem_id="leaderboard-category")
+                    refresh = gr.Button("Refresh", elem_id="leaderboard-refresh")
+                board_info = gr.Markdown("", elem_id="leaderboard-info")
+                board = gr.Dataframe(pd.DataFrame(columns=LEADERBOARD_SHOWN), elem_id="leaderboard",
+                                     interactive=False, label="Bradley-Terry ratings (human, anonymous battles, "
+                                     "95% CI; rank_ub = 1 + models significantly better)")
+                with gr.Row():
+                    plots = [gr.Plot(label=label, elem_id=f"leaderboard-plot-{i}") for i, label in enumerate(
+                        ("Ratings with confidence intervals", "Win fraction", "Battle counts"))]
+                hvj = gr.Dataframe(pd.DataFrame(), interactive=False, elem_id="human-vs-judge",
+                                   label="Human vs LLM judge")
+                named_board = gr.Dataframe(pd.DataFrame(), interactive=False, elem_id="leaderboard-named",
+                                           label="Side-by-side (named) votes, not in the main ranking")
+                models_md = gr.Markdown("", elem_id="models-status")
+            with gr.Tab("Data", id="data"):
+                gr.Markdown("Download the human votes (Chatbot Arena battle schema) and the leaderboard.")
+                prepare = gr.Button("Prepare downloads", elem_id="prepare-downloads")
+                with gr.Row():
+                    dl = [gr.DownloadButton(label, visible=False, elem_id=eid) for eid, label in (
+                        ("download-votes-jsonl", "votes.jsonl"), ("download-votes-csv", "votes.csv"),
+                        ("download-leaderboard-csv", "leaderboard.csv"),
+                        ("download-leaderboard-json", "leaderboard.json"))]
+                data_info = gr.Markdown("", elem_id="data-info")
+
+        # -- battle: prompt picking ---------------------------------------------------------------
+        def random_prompt(cat: str, lang: str) -> str:
+            pool = filter_prompts(arena.prompts, category=None if cat == ANY else cat,
+                                  language=None if lang == ANY else lang)
+            if not pool:
+                raise gr.Error("No prompt matches that category and language.")
+            return random.choice(pool).text
+        pick.click(random_prompt, [category, language], battle.prompt, api_name="random_prompt")
+        _wire_panel(arena, battle)
+        _wire_panel(arena, named, [pick_a, pick_b])
+
+        # -- side by side: model lists load when the tab opens ------------------------------------
+        def model_choices() -> tuple[Any, Any]:
+            usable = arena.usable_models
+            second = usable[1] if len(usable) > 1 else None
+            return (gr.update(choices=usable, value=usable[0] if usable else None),
+                    gr.update(choices=usable, value=second))
+        named_tab.select(model_choices, None, [pick_a, pick_b], api_name=False)
+
+        # -- leaderboard: read the cache, never compute here --------------------------------------
+        def show_board(cat: str) -> tuple[Any, ...]:
+            return (*_leaderboard_view(arena.leaderboard.snapshot(), cat), _models_status(arena))
+        board_outputs = [board, board_info, *plots, hvj, named_board, board_category, models_md]
+        board_tab.select(show_board, [board_category], board_outputs, api_name=False)
+        refresh.click(show_board, [board_category], board_outputs, api_name="leaderboard")
+        board_category.change(show_board, [board_category], board_outputs, api_name=False)
+
+        # -- data ---------------------------------------------------------------------------------
+        def prepare_files() -> tuple[Any, ...]:
+            files = write_data_files(arena.store, arena.leaderboard.snapshot().overall)
+            return (*[gr.update(value=str(p), visible=True) for p in (
+                files.votes_jsonl, files.votes_csv, files.leaderboard_csv, files.leaderboard_json)],
+                f"{files.n_votes} human votes exported.")
+        prepare.click(prepare_files, None, [*dl, data_info], api_name="prepare_downloads")
+    return demo
+
+
+def _models_status(arena: Arena) -> str:
+    lines = ["**Models**"]
+    for s in arena.status.values():
+        lines.append(f"- {s.name}: " + ("ready" if s.usable else f"unavailable ({s.reason})"))
+    return "\n".join(lines)

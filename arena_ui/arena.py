@@ -1,0 +1,202 @@
+"""The arena's server-side state, independent of Gradio: models and their availability, pair sampling, live
+battles, rate limits and the leaderboard cache. The UI (``arena_ui.app``) only wires events to this."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from arena_ui.battle import BattleRegistry, BattleSession, Phase, PromptInfo, VoteRefused, VoteResult
+from arena_ui.leaderboard_cache import LeaderboardCache
+from arena_ui.ratelimit import RateLimited, RateLimits, SlidingWindowLimiter
+from arena_ui.sampling import PairSampler
+from arena_ui.streams import PairSnapshot, stream_pair
+from serving.backends import make_backend
+from serving.backends.base import Backend, BackendError, ModelSpec
+from serving.prompts import Prompt
+from votes import VoteStore, text_hash
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArenaConfig:
+    models: Mapping[str, ModelSpec]
+    prompts: list[Prompt]
+    db: str | Path
+    weights: Mapping[str, float] = field(default_factory=dict)
+    limits: RateLimits = field(default_factory=RateLimits)
+    leaderboard_refresh_s: float = 30.0
+    answer_timeout_s: float | None = 900.0
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    usable: bool
+    reason: str = ""
+
+
+class ArenaError(ValueError):
+    """Something the user asked for that cannot be done now; the message is shown on the page."""
+
+
+class Arena:
+    def __init__(self, config: ArenaConfig, *, backends: Mapping[str, Backend] | None = None) -> None:
+        self.config = config
+        self.store = VoteStore(config.db)
+        self.registry = BattleRegistry(self.store)
+        self.battle_limiter = SlidingWindowLimiter(config.limits.battles_per_minute)
+        self.vote_limiter = SlidingWindowLimiter(config.limits.votes_per_minute)
+        self.leaderboard = LeaderboardCache(self.store, refresh_s=config.leaderboard_refresh_s)
+        self.prompts = list(config.prompts)
+        self.prompts_by_text = {p.text.strip(): p for p in self.prompts}
+        # A per-process salt: voter hashes group one client's votes without being reversible to its address.
+        self._salt = secrets.token_hex(16)
+        self.backends: dict[str, Backend] = {}
+        self.status: dict[str, ModelStatus] = {}
+        for name, spec in config.models.items():
+            self._add_model(name, spec, (backends or {}).get(name))
+        self.sampler = PairSampler.build(config.models, config.weights).restricted(self.usable_models)
+
+    def _add_model(self, name: str, spec: ModelSpec, backend: Backend | None) -> None:
+        try:
+            backend = backend or make_backend(spec)
+            usable, reason = backend.availability()
+        except Exception as exc:  # noqa: BLE001 - one broken model must not stop the arena from starting
+            self.status[name] = ModelStatus(name, False, str(exc))
+            log.warning("model %s unavailable: %s", name, exc)
+            return
+        self.backends[name] = backend
+        self.status[name] = ModelStatus(name, usable, reason)
+        if not usable:
+            log.warning("model %s unavailable: %s", name, reason)
+
+    @property
+    def usable_models(self) -> list[str]:
+        return [n for n, s in self.status.items() if s.usable]
+
+    def readiness(self) -> str | None:
+        """None when battles can run, else the message the page shows."""
+        n = len(self.usable_models)
+        if n >= 2:
+            return None
+        down = [f"{s.name} ({s.reason})" for s in self.status.values() if not s.usable]
+        return (f"The arena needs at least two usable models; {n} of {len(self.status)} configured "
+                f"model(s) are usable. Unavailable: {'; '.join(down) or 'none'}.")
+
+    # -- identities ------------------------------------------------------------------------------------
+    def voter_hash(self, host: str, session: str) -> str:
+        return text_hash(f"{self._salt}|{host}|{session}")
+
+    def prompt_info(self, text: str) -> PromptInfo:
+        """A typed prompt that equals a catalogue prompt keeps that prompt's id and category."""
+        p = self.prompts_by_text.get(text.strip())
+        if p is None:
+            return PromptInfo(text=text)
+        return PromptInfo(text=p.text, prompt_id=p.id, category=p.category, language=p.language)
+
+    # -- battles ---------------------------------------------------------------------------------------
+    def open_battle(self, *, host: str, session: str, text: str, mode: str = "anonymous",
+                    models: tuple[str, str] | None = None) -> str:
+        """Start a battle: rate-limited, models sampled (anonymous) or given (named)."""
+        if not text.strip():
+            raise ArenaError("Type a prompt, or pick one, before sending.")
+        try:
+            self.battle_limiter.hit(host, "battles")
+        except RateLimited as exc:
+            raise ArenaError(str(exc)) from None
+        if models is None:
+            not_ready = self.readiness()
+            if not_ready:
+                raise ArenaError(not_ready)
+            model_a, model_b = self.sampler.sample()
+        else:
+            model_a, model_b = models
+            for m in models:
+                if m not in self.status:
+                    raise ArenaError(f"unknown model {m!r}")
+                if not self.status[m].usable:
+                    raise ArenaError(f"model {m} is unavailable: {self.status[m].reason}")
+            if model_a == model_b:
+                raise ArenaError("Choose two different models.")
+        return self.registry.open(owner=session, voter=self.voter_hash(host, session), model_a=model_a,
+                                  model_b=model_b, mode=mode, prompt=self.prompt_info(text))
+
+    async def run_turn(self, token: str, session: str) -> AsyncIterator[PairSnapshot]:
+        """Stream both answers of the battle's open turn, then record them (or the failure)."""
+        s = self.registry.peek(token, session)
+        if s is None or s.phase is not Phase.GENERATING:
+            raise ArenaError("no turn is waiting for answers in this battle")
+        last = PairSnapshot("", "", False, False)
+        recorded = False
+        try:
+            async for last in stream_pair(self.backends[s.model_a], self.backends[s.model_b],
+                                          s.conversation_a, s.conversation_b,
+                                          timeout_s=self.config.answer_timeout_s):
+                if last.done:
+                    # Recorded before the final yield: a caller that stops at ``done`` sees the battle ready.
+                    self._record_turn(s, token, session, last)
+                    recorded = True
+                yield last
+        finally:
+            if not recorded:
+                self._record_turn(s, token, session, last)
+
+    def _record_turn(self, s: BattleSession, token: str, session: str, last: PairSnapshot) -> None:
+        if last.done:
+            error = failure_message(last, (s.model_a, s.model_b),
+                                    (self.config.models[s.model_a], self.config.models[s.model_b]))
+        else:
+            error = "the answers were interrupted"
+        try:
+            self.registry.finish_turn(token, session, last.text_a, last.text_b, error)
+        except VoteRefused:
+            pass  # abandoned meanwhile (New battle clicked): nothing to record
+
+    def vote(self, *, token: str | None, session: str, host: str, winner: str) -> VoteResult:
+        try:
+            self.vote_limiter.hit(host, "votes")
+        except RateLimited as exc:
+            raise ArenaError(str(exc)) from None
+        try:
+            return self.registry.vote(token, session, winner)
+        except VoteRefused as exc:
+            raise ArenaError(str(exc)) from None
+
+    def session(self, token: str | None, session: str) -> BattleSession | None:
+        return self.registry.peek(token, session)
+
+    def start(self) -> None:
+        self.leaderboard.refresh()
+        self.leaderboard.start()
+
+    async def aclose(self) -> None:
+        self.leaderboard.stop()
+        for b in self.backends.values():
+            try:
+                await b.aclose()
+            except Exception:  # noqa: BLE001
+                log.exception("closing backend %s", b.name)
+
+
+def failure_message(snap: PairSnapshot, names: tuple[str, str], specs: tuple[ModelSpec, ModelSpec]) -> str | None:
+    """Which side failed and why, with model names and ids scrubbed: an error must not unmask a model."""
+    parts = []
+    for side, err in (("A", snap.error_a), ("B", snap.error_b)):
+        if err is not None:
+            parts.append(f"Model {side} failed: {scrub(err, names, specs)}")
+    return "; ".join(parts) or None
+
+
+def scrub(text: str, names: tuple[str, ...], specs: tuple[ModelSpec, ...]) -> str:
+    secrets_ = {*names, *(s.model for s in specs)}
+    for word in sorted((w for w in secrets_ if w), key=len, reverse=True):
+        text = text.replace(word, "[model]")
+    return text
+
+
+__all__ = ["Arena", "ArenaConfig", "ArenaError", "BackendError", "ModelStatus"]

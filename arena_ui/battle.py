@@ -1,0 +1,202 @@
+"""Server-side battle sessions: the only place that knows which models are fighting.
+
+The browser holds an opaque random token (in a ``gr.State``, which Gradio keeps on the server); the model
+names live here until the vote. A vote is accepted only for a live battle of the same browser session whose
+answers are complete, and only once; everything else is refused with a reason. This is what makes a direct
+API call unable to count a vote: there is no endpoint that takes model names or a winner for an arbitrary
+battle.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from arena_ui.leak import leak_flags
+from votes import Battle, VoteStore
+from votes.record import WINNERS
+
+Message = dict[str, str]
+
+
+class Phase(str, Enum):
+    GENERATING = "generating"  # answers are streaming: no vote yet, no new turn
+    READY = "ready"  # both answers complete: a vote or a follow-up turn
+    FAILED = "failed"  # a model failed: this battle can take no vote
+    VOTED = "voted"  # done: names revealed
+
+
+class VoteRefused(ValueError):
+    """A vote (or a turn) the battle cannot take, with the reason for the user."""
+
+
+@dataclass(frozen=True)
+class PromptInfo:
+    text: str
+    prompt_id: str | None = None
+    category: str | None = None
+    language: str | None = None
+
+
+@dataclass
+class BattleSession:
+    token: str
+    owner: str  # Gradio session hash of the browser that opened it
+    voter: str  # hash of the client, stored with the vote
+    model_a: str
+    model_b: str
+    mode: str
+    prompt: PromptInfo
+    conversation_a: list[Message] = field(default_factory=list)
+    conversation_b: list[Message] = field(default_factory=list)
+    phase: Phase = Phase.GENERATING
+    error: str | None = None
+    touched: float = field(default_factory=time.monotonic)
+
+    @property
+    def turn(self) -> int:
+        return sum(1 for m in self.conversation_a if m["role"] == "user")
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    battle: Battle
+    model_a: str
+    model_b: str
+
+
+class BattleRegistry:
+    """Live battles keyed by token, bounded in count and age. Thread-safe."""
+
+    def __init__(self, store: VoteStore, *, ttl_s: float = 6 * 3600, max_battles: int = 50_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.max_battles = max_battles
+        self._clock = clock
+        self._battles: OrderedDict[str, BattleSession] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._battles)
+
+    def tokens(self) -> list[str]:
+        """Tokens of the live battles (for monitoring and tests; never sent anywhere)."""
+        with self._lock:
+            return list(self._battles)
+
+    def open(self, *, owner: str, voter: str, model_a: str, model_b: str, mode: str,
+             prompt: PromptInfo) -> str:
+        """Start a battle on its first user turn; returns the opaque token (the browser's only handle)."""
+        token = secrets.token_urlsafe(24)
+        session = BattleSession(token=token, owner=owner, voter=voter, model_a=model_a, model_b=model_b,
+                                mode=mode, prompt=prompt, touched=self._clock())
+        session.conversation_a.append({"role": "user", "content": prompt.text})
+        session.conversation_b.append({"role": "user", "content": prompt.text})
+        with self._lock:
+            self._expire()
+            self._battles[token] = session
+        return token
+
+    def _get(self, token: str | None, owner: str) -> BattleSession:
+        session = self._battles.get(token or "")
+        # An unknown token and another session's token get the same answer: no oracle for valid tokens.
+        if session is None or not secrets.compare_digest(session.owner, owner):
+            raise VoteRefused("no live battle in this session: start a new battle")
+        return session
+
+    def peek(self, token: str | None, owner: str) -> BattleSession | None:
+        with self._lock:
+            try:
+                return self._get(token, owner)
+            except VoteRefused:
+                return None
+
+    def add_turn(self, token: str, owner: str, text: str) -> BattleSession:
+        """A follow-up question to both models, allowed before the vote once both answers are complete."""
+        with self._lock:
+            s = self._get(token, owner)
+            if s.phase is not Phase.READY:
+                raise VoteRefused(_phase_reason(s.phase, "ask a follow-up"))
+            s.conversation_a.append({"role": "user", "content": text})
+            s.conversation_b.append({"role": "user", "content": text})
+            s.phase = Phase.GENERATING
+            self._touch(s)
+            return s
+
+    def finish_turn(self, token: str, owner: str, answer_a: str, answer_b: str, error: str | None = None) -> None:
+        """Record the answers of the turn that was streaming; an error fails the battle for good."""
+        with self._lock:
+            s = self._get(token, owner)
+            if s.phase is not Phase.GENERATING:
+                raise VoteRefused(_phase_reason(s.phase, "finish a turn"))
+            s.conversation_a.append({"role": "assistant", "content": answer_a})
+            s.conversation_b.append({"role": "assistant", "content": answer_b})
+            s.phase = Phase.FAILED if error else Phase.READY
+            s.error = error
+            self._touch(s)
+
+    def abandon(self, token: str | None, owner: str) -> None:
+        """Forget a battle that will take no vote (new battle, regenerate, closed tab)."""
+        with self._lock:
+            s = self._battles.get(token or "")
+            if s is not None and secrets.compare_digest(s.owner, owner) and s.phase is not Phase.VOTED:
+                del self._battles[s.token]
+
+    def vote(self, token: str | None, owner: str, winner: str) -> VoteResult:
+        """Store the one vote of a complete battle of this session; refuse anything else."""
+        if winner not in WINNERS:
+            raise VoteRefused(f"unknown vote {winner!r}")
+        with self._lock:
+            s = self._get(token, owner)
+            if s.phase is not Phase.READY:
+                raise VoteRefused(_phase_reason(s.phase, "vote"))
+            # Claimed under the lock: a double click or a replayed request finds VOTED and is refused.
+            s.phase = Phase.VOTED
+        answers_a = [m["content"] for m in s.conversation_a if m["role"] == "assistant"]
+        answers_b = [m["content"] for m in s.conversation_b if m["role"] == "assistant"]
+        multi = s.turn > 1
+        battle = Battle(
+            model_a=s.model_a, model_b=s.model_b, winner=winner, source="human", mode=s.mode,
+            prompt_id=s.prompt.prompt_id, prompt=s.prompt.text, category=s.prompt.category,
+            language=s.prompt.language, turn=s.turn, answer_a=answers_a[0], answer_b=answers_b[0],
+            conversation_a=list(s.conversation_a) if multi else None,
+            conversation_b=list(s.conversation_b) if multi else None,
+            voter=s.voter,
+            flags=leak_flags("\n\n".join(answers_a), "\n\n".join(answers_b), [s.model_a, s.model_b]),
+        )
+        try:
+            self.store.add(battle)
+        except Exception:
+            with self._lock:
+                s.phase = Phase.READY  # not stored: let the user try again
+            raise
+        with self._lock:
+            self._battles.pop(s.token, None)
+        return VoteResult(battle=battle, model_a=s.model_a, model_b=s.model_b)
+
+    def _touch(self, s: BattleSession) -> None:
+        s.touched = self._clock()
+        self._battles.move_to_end(s.token)  # keeps the dict ordered by last use, so expiry pops the oldest
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._battles:
+            oldest = next(iter(self._battles.values()))
+            if now - oldest.touched < self.ttl_s and len(self._battles) < self.max_battles:
+                break
+            self._battles.popitem(last=False)
+
+
+def _phase_reason(phase: Phase, action: str) -> str:
+    return {
+        Phase.GENERATING: f"cannot {action} yet: the answers are still being written",
+        Phase.FAILED: f"cannot {action}: a model failed in this battle; start a new battle",
+        Phase.VOTED: f"cannot {action}: this battle already has its vote; start a new battle",
+        Phase.READY: f"cannot {action} now",
+    }[phase]

@@ -1,0 +1,167 @@
+"""The leaderboard, computed off the request path.
+
+A background thread recomputes every ``refresh_s`` seconds, and only when the number of stored battles has
+changed; page views read the last snapshot. A page view never fits a model, so a crowd of visitors costs
+the same as one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from votes import VoteStore
+
+if TYPE_CHECKING:
+    from ratings.leaderboard import RatingResult
+
+log = logging.getLogger(__name__)
+
+ALL_CATEGORIES = "all"
+MIN_CATEGORY_BATTLES = 1
+
+
+@dataclass(frozen=True)
+class LeaderboardSnapshot:
+    """Everything the Leaderboard tab shows, computed together from one read of the store."""
+
+    overall: pd.DataFrame  # human votes, anonymous battles only: the main ranking
+    by_category: dict[str, pd.DataFrame]
+    human_vs_judge: pd.DataFrame  # one row per model: human and judge ratings/ranks side by side
+    named: pd.DataFrame  # side-by-side (named) votes, shown apart: the voter knew the names
+    figures: list[Any]  # plotly figures of the overall ranking (ratings.plots), built with the tables
+    battles_seen: int
+    computed_at: float
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls) -> LeaderboardSnapshot:
+        return cls(pd.DataFrame(), {}, pd.DataFrame(), pd.DataFrame(), [], 0, 0.0)
+
+    def category_table(self, category: str | None) -> pd.DataFrame:
+        if not category or category == ALL_CATEGORIES:
+            return self.overall
+        return self.by_category.get(category, pd.DataFrame())
+
+
+RankFn = Callable[[pd.DataFrame], "RatingResult"]
+
+
+def _default_rank(battles: pd.DataFrame) -> RatingResult:
+    from ratings.leaderboard import rate
+
+    return rate(battles)  # analytic CIs: cheap enough to refresh every few seconds
+
+
+def _figures(res: RatingResult | None) -> list[Any]:
+    if res is None:
+        return []
+    try:
+        from ratings.plots import figures
+        return figures(res)
+    except Exception as exc:  # noqa: BLE001 - no plotly, or a plot bug: the tables still show
+        log.warning("leaderboard plots unavailable: %s", exc)
+        return []
+
+
+def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> LeaderboardSnapshot:
+    """One full recomputation. A table that cannot be computed (no votes yet) is empty, with the reason."""
+    errors: list[str] = []
+    seen = store.count()
+
+    def fit(df: pd.DataFrame, label: str) -> RatingResult | None:
+        if df.empty:
+            return None
+        try:
+            return rank(df)
+        except Exception as exc:  # noqa: BLE001 - one bad slice must not blank the whole tab
+            errors.append(f"{label}: {exc}")
+            log.warning("leaderboard %s failed: %s", label, exc)
+            return None
+
+    def safe(df: pd.DataFrame, label: str) -> pd.DataFrame:
+        res = fit(df, label)
+        return pd.DataFrame() if res is None else res.table
+
+    human = store.battles_frame(source="human", mode="anonymous")
+    overall_res = fit(human, "overall")
+    overall = pd.DataFrame() if overall_res is None else overall_res.table
+    by_category: dict[str, pd.DataFrame] = {}
+    if not human.empty and "category" in human:
+        for cat, part in human.dropna(subset=["category"]).groupby("category"):
+            if len(part) >= MIN_CATEGORY_BATTLES:
+                by_category[str(cat)] = safe(part, f"category {cat}")
+    judge = safe(store.battles_frame(source="judge:"), "judge")
+    named = safe(store.battles_frame(source="human", mode="named"), "named")
+    return LeaderboardSnapshot(overall=overall, by_category=by_category,
+                               human_vs_judge=side_by_side(overall, judge), named=named,
+                               figures=_figures(overall_res),
+                               battles_seen=seen, computed_at=time.time(), errors=errors)
+
+
+def side_by_side(human: pd.DataFrame, judge: pd.DataFrame) -> pd.DataFrame:
+    """Human and judge rating/rank per model; a model only one of them saw has blanks on the other side."""
+    cols = ["model", "rating", "rank", "battles"]
+    parts = []
+    for df, tag in ((human, "human"), (judge, "judge")):
+        if df.empty:
+            parts.append(pd.DataFrame(columns=["model"] + [f"{c}_{tag}" for c in cols[1:]]))
+        else:
+            parts.append(df[cols].rename(columns={c: f"{c}_{tag}" for c in cols[1:]}))
+    out = parts[0].merge(parts[1], on="model", how="outer")
+    if out.empty:
+        return out
+    return out.sort_values(["rank_human", "rank_judge"], na_position="last", ignore_index=True)
+
+
+class LeaderboardCache:
+    """Holds the latest snapshot; a daemon thread refreshes it. ``refresh()`` forces one (tests, startup)."""
+
+    def __init__(self, store: VoteStore, *, refresh_s: float = 30.0, rank: RankFn = _default_rank) -> None:
+        self.store = store
+        self.refresh_s = refresh_s
+        self._rank = rank
+        self._snapshot = LeaderboardSnapshot.empty()
+        self._seen = -1
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.computations = 0
+
+    def snapshot(self) -> LeaderboardSnapshot:
+        return self._snapshot
+
+    def refresh(self, *, force: bool = False) -> LeaderboardSnapshot:
+        with self._lock:
+            count = self.store.count()
+            if force or count != self._seen:
+                self._snapshot = compute_snapshot(self.store, self._rank)
+                self._seen = self._snapshot.battles_seen
+                self.computations += 1
+            return self._snapshot
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="leaderboard-cache", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - keep serving the last good snapshot
+                log.exception("leaderboard refresh failed")
+            self._stop.wait(self.refresh_s)

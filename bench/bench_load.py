@@ -1,0 +1,218 @@
+"""Load benchmark of the arena: N simulated voters, each a ``gradio_client`` session doing what a user does
+(pick a random prompt, send, wait for both answers, vote), against ``codearena serve`` in its own process
+with the replay backend over the real Arena-Hard answers.
+
+Prints votes/s and p50/p99 latencies, then checks that every vote the server acknowledged is in the
+store, one row each (exit status 1 if any is missing). Goal on a 2-core machine: 200 concurrent voters,
+nothing lost.
+
+    python bench/bench_load.py --voters 200 --rounds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from arena_ui.replay_config import write_replay_models  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "arena-hard-v0.1"
+DEFAULT_MODELS = ["gpt-4o-2024-05-13", "claude-3-5-sonnet-20240620", "llama-3.1-70b-instruct",
+                  "gemma-2-9b-it", "qwen2.5-72b-instruct", "mixtral-8x7b-instruct-v0.1"]
+VOTE_APIS = {"/vote_a": "model_a", "/vote_b": "model_b", "/vote_tie": "tie", "/vote_bothbad": "tie (bothbad)"}
+REVEAL_RE = re.compile(r"Model A: \*\*(.+?)\*\* · Model B: \*\*(.+?)\*\*")
+
+
+@dataclass
+class VoterLog:
+    battle_s: list[float] = field(default_factory=list)
+    vote_s: list[float] = field(default_factory=list)
+    cast: list[tuple[str, str, str, str]] = field(default_factory=list)  # (prompt, model_a, model_b, winner)
+    errors: list[str] = field(default_factory=list)
+
+
+def share_tls_contexts() -> None:
+    """gradio_client opens a new httpx client per request, and each builds a TLS context (loading the CA
+    bundle) even for plain http://127.0.0.1: measured as the top cost of 200 simulated voters, which then
+    throttled themselves rather than the server. One context per argument set is shared instead; nothing
+    here speaks TLS."""
+    original = ssl.create_default_context
+    cache: dict[tuple, ssl.SSLContext] = {}
+    lock = threading.Lock()
+
+    def shared(purpose=ssl.Purpose.SERVER_AUTH, *, cafile=None, capath=None, cadata=None):
+        key = (purpose, str(cafile), str(capath), cadata if isinstance(cadata, str) else None)
+        with lock:
+            if key not in cache:
+                cache[key] = original(purpose, cafile=cafile, capath=capath, cadata=cadata)
+            return cache[key]
+
+    ssl.create_default_context = shared
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(args: argparse.Namespace, models_toml: Path, db: Path, port: int) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "codearena", "serve", "--models", str(models_toml), "--prompts",
+           str(args.data / "question.jsonl"), "--db", str(db), "--port", str(port), "--votes-per-minute", "0",
+           "--battles-per-minute", "0", "--concurrency", str(args.concurrency), "--leaderboard-refresh", "30"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "running on" in line:
+            # Keep draining its output so a full pipe never blocks the server.
+            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+            return proc
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit(f"server did not start: {proc.stdout.read() if proc.stdout else ''}")
+
+
+def voter(url: str, rounds: int, seed: int, start: threading.Barrier, log: VoterLog, progress,
+          timeout_s: float) -> None:
+    from gradio_client import Client
+
+    rng = random.Random(seed)
+    try:
+        client = Client(url, verbose=False)
+    except Exception as exc:  # noqa: BLE001 - counted and reported, the run goes on
+        log.errors.append(f"connect: {exc}")
+        start.wait()
+        return
+    start.wait()
+    for _ in range(rounds):
+        try:
+            prompt = client.predict("any", "any", api_name="/random_prompt")
+            t0 = time.perf_counter()
+            job = client.submit(prompt, api_name="/send")
+            job.result(timeout=timeout_s)
+            status = job.outputs()[-1][2]
+            log.battle_s.append(time.perf_counter() - t0)
+            if "complete" not in status:
+                log.errors.append(f"battle: {status}")
+                client.predict(api_name="/new_battle")  # else the next send is a follow-up of this one
+                continue
+            api = rng.choice(list(VOTE_APIS))
+            t0 = time.perf_counter()
+            status, reveal = client.predict(api_name=api)[:2]
+            log.vote_s.append(time.perf_counter() - t0)
+            m = REVEAL_RE.search(reveal if isinstance(reveal, str) else "")
+            if "Thanks" not in status or m is None:
+                log.errors.append(f"vote: {status}")
+                continue
+            log.cast.append((prompt, m.group(1), m.group(2), VOTE_APIS[api]))
+            progress.update(1)
+        except Exception as exc:  # noqa: BLE001
+            log.errors.append(f"{type(exc).__name__}: {exc}")
+            try:
+                client.predict(api_name="/new_battle")
+            except Exception:  # noqa: BLE001 - the error above is what gets reported
+                pass
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--voters", type=int, default=200, help="concurrent simulated voters (default 200)")
+    parser.add_argument("--rounds", type=int, default=1, help="battles + votes per voter (default 1)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Arena-Hard folder (question.jsonl, "
+                        "model_answer/)")
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="replayed models")
+    parser.add_argument("--chars-per-s", type=float, default=0.0,
+                        help="simulated streaming speed of the replayed answers (0 = as fast as possible)")
+    parser.add_argument("--concurrency", type=int, default=256, help="the app's queue concurrency")
+    parser.add_argument("--timeout", type=float, default=900.0,
+                        help="seconds a voter waits for one battle before giving up on it (default 900)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not (args.data / "question.jsonl").is_file():
+        raise SystemExit(f"{args.data}: no question.jsonl (see ../shared/data/README.md)")
+
+    from tqdm import tqdm
+
+    share_tls_contexts()
+
+    from votes import VoteStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="codearena-bench-"))
+    toml = write_replay_models(tmp / "models.toml", args.data / "model_answer", args.data / "question.jsonl",
+                               args.models, chars_per_s=args.chars_per_s)
+    db = tmp / "votes.db"
+    port = free_port()
+    server = start_server(args, toml, db, port)
+    url = f"http://127.0.0.1:{port}/"
+    logs = [VoterLog() for _ in range(args.voters)]
+    barrier = threading.Barrier(args.voters + 1)
+    try:
+        with tqdm(total=args.voters * args.rounds, desc="votes", unit="vote") as progress:
+            threads = [threading.Thread(target=voter, args=(url, args.rounds, args.seed + i, barrier, logs[i],
+                                                            progress, args.timeout), daemon=True)
+                       for i in range(args.voters)]
+            c0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            barrier.wait()
+            connect_s = time.perf_counter() - c0  # every voter connected: the clock starts with all of them ready
+            t0 = time.perf_counter()
+            for t in threads:
+                t.join(timeout=1800)
+            wall = time.perf_counter() - t0
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    cast = Counter(c for log in logs for c in log.cast)
+    stored = Counter((r["prompt"], r["model_a"], r["model_b"], r["winner"])
+                     for _, r in VoteStore(db).battles_frame(source="human").iterrows())
+    missing = sum((cast - stored).values())
+    extra = sum((stored - cast).values())
+    votes = sum(cast.values())
+    vote_s = [v for log in logs for v in log.vote_s]
+    battle_s = [v for log in logs for v in log.battle_s]
+    errors = [e for log in logs for e in log.errors]
+    print(f"\nvoters {args.voters} x rounds {args.rounds}, {len(args.models)} replayed models, "
+          f"chars/s {args.chars_per_s or 'unthrottled'}, cpus {os.cpu_count()}")
+    print(f"sessions connected   {args.voters} in {connect_s:.1f} s (gradio_client: config + API info each)")
+    print(f"votes acknowledged   {votes} / {args.voters * args.rounds} in {wall:.1f} s  ->  {votes / wall:.1f} votes/s")
+    print(f"vote latency         p50 {pct(vote_s, 50) * 1000:.0f} ms   p99 {pct(vote_s, 99) * 1000:.0f} ms")
+    print(f"battle (both answers) p50 {pct(battle_s, 50) * 1000:.0f} ms   p99 {pct(battle_s, 99) * 1000:.0f} ms")
+    print(f"in the store         {sum(stored.values())} rows; acknowledged but missing: {missing}; "
+          f"stored but not acknowledged: {extra}")
+    if errors:
+        print(f"errors               {len(errors)}; first: {Counter(errors).most_common(3)}")
+    return 1 if missing or extra else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""`codearena serve`: the arena in the browser (Battle, Side by side, Leaderboard, Data)."""
+
+from __future__ import annotations
+
+import argparse
+
+from codearena.commands._common import add_db, db_path
+
+HELP = "run the arena web app (anonymous battles, named side by side, live leaderboard, downloads)"
+DESCRIPTION = (
+    "Serve the Gradio arena. With no options it runs the built-in local pair (smollm2-135m and\n"
+    "qwen2.5-coder-0.5b on llama.cpp, CPU, no key), the built-in prompts and ./codearena.db.\n"
+    "A model that cannot be used is shown as unavailable and left out of battles.\n\n"
+    "examples:\n"
+    "  codearena serve\n"
+    "  codearena serve --models models.toml --prompts question.jsonl --db votes.db --port 8080\n"
+    "  codearena serve --host 0.0.0.0 --weight qwen2.5-coder-0.5b=2 --votes-per-minute 10"
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", default=None, metavar="FILE",
+                        help="models.toml (default: $CODEARENA_MODELS, else the built-in local models)")
+    parser.add_argument("--prompts", default=None, metavar="SRC",
+                        help="prompts: 'builtin' (default), 'hub', or a CodeArena/Arena-Hard/MT-bench file")
+    add_db(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; "
+                        "0.0.0.0 in Docker)")
+    parser.add_argument("--port", type=int, default=7860, help="port to bind (default 7860)")
+    parser.add_argument("--weight", action="append", default=[], metavar="NAME=W",
+                        help="sampling weight of a model in anonymous battles (default 1 each; repeatable)")
+    parser.add_argument("--votes-per-minute", type=int, default=30, metavar="N",
+                        help="votes per client address per minute (0 = unlimited; default 30)")
+    parser.add_argument("--battles-per-minute", type=int, default=30, metavar="N",
+                        help="battles per client address per minute (0 = unlimited; default 30)")
+    parser.add_argument("--leaderboard-refresh", type=float, default=30.0, metavar="S",
+                        help="seconds between leaderboard recomputations (default 30)")
+    parser.add_argument("--concurrency", type=int, default=64, metavar="N",
+                        help="events processed at once by the app's queue (default 64)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from arena_ui.serve import ServeOptions, serve
+
+    return serve(ServeOptions(
+        models=args.models, prompts=args.prompts, db=db_path(args), host=args.host, port=args.port,
+        weights=args.weight, votes_per_minute=args.votes_per_minute,
+        battles_per_minute=args.battles_per_minute, leaderboard_refresh_s=args.leaderboard_refresh,
+        concurrency=args.concurrency,
+    ))

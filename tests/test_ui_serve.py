@@ -1,0 +1,118 @@
+"""`codearena serve` as a user runs it: a real process that binds the given port, prints the URL and serves
+the arena; bad input fails fast with exit status 2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from arena_ui.replay_config import write_replay_models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "codearena", "serve", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"{needle!r} not printed within {timeout_s} s; output:\n{''.join(seen)}")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def test_serve_binds_the_port_prints_the_url_and_serves_the_battle_page(tmp_path, shared_data):
+    hard = shared_data("arena-hard-v0.1")
+    toml = write_replay_models(tmp_path / "models.toml", hard / "model_answer", hard / "question.jsonl",
+                               ["gpt-4o-2024-05-13", "gemma-2-9b-it"])
+    port = free_port()
+    proc = start_serve("--models", str(toml), "--prompts", str(hard / "question.jsonl"), "--db",
+                       str(tmp_path / "v.db"), "--host", "127.0.0.1", "--port", str(port))
+    try:
+        line = wait_for_line(proc, "running on", 90)
+        assert f"http://127.0.0.1:{port}/" in line and "2 of 2 models usable" in line
+        html = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
+        assert "CodeArena" in html
+        assert (tmp_path / "v.db").exists()
+    finally:
+        stop(proc)
+    assert proc.returncode in (0, -signal.SIGINT)
+
+
+def test_serve_rejects_a_missing_models_file_with_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "codearena", "serve", "--models", str(tmp_path / "nope.toml"),
+                           "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "error:" in proc.stderr and "nope.toml" in proc.stderr
+
+
+def test_serve_rejects_a_weight_for_an_unknown_model(tmp_path, shared_data):
+    hard = shared_data("arena-hard-v0.1")
+    toml = write_replay_models(tmp_path / "models.toml", hard / "model_answer", hard / "question.jsonl",
+                               ["gpt-4o-2024-05-13", "gemma-2-9b-it"])
+    proc = subprocess.run([sys.executable, "-m", "codearena", "serve", "--models", str(toml), "--weight",
+                           "gpt-5=2", "--db", str(tmp_path / "v.db"), "--port", str(free_port())],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown model(s) gpt-5" in proc.stderr
+
+
+@pytest.mark.slow
+def test_serve_default_runs_a_battle_on_the_real_local_models(tmp_path):
+    """The embedded default: two llama.cpp models on CPU, built-in prompts, no key, one real battle."""
+    pytest.importorskip("llama_cpp")
+    from gradio_client import Client
+
+    port = free_port()
+    proc = start_serve("--db", str(tmp_path / "v.db"), "--port", str(port), env={"CODEARENA_MODELS": ""})
+    try:
+        wait_for_line(proc, "running on", 120)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        prompt = "Write a Python function is_prime(n). Reply with the code only."
+        job = client.submit(prompt, api_name="/send")
+        job.result(timeout=300)
+        chat_a, chat_b, status = job.outputs()[-1][:3]
+        assert "Both answers are complete" in status, status
+        assert chat_a[-1]["role"] == "assistant" and chat_b[-1]["role"] == "assistant"
+        assert "Thanks" in client.predict(api_name="/vote_tie")[0]
+    finally:
+        stop(proc)
+    from votes import VoteStore
+
+    row = VoteStore(tmp_path / "v.db").battles_frame().iloc[0]
+    assert {row["model_a"], row["model_b"]} == {"smollm2-135m", "qwen2.5-coder-0.5b"}
+    assert "def" in row["answer_a"] + row["answer_b"]
