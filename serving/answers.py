@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from votes.files import iter_json_lines
+
 
 class AnswerFileError(ValueError):
     """A model_answer or question file that cannot be read, naming the file, line and problem."""
@@ -46,25 +48,13 @@ def _turn_text(turn: Any, where: str) -> str:
 
 
 def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise AnswerFileError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AnswerFileError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise AnswerFileError(f"{path}:{lineno}: expected a JSON object per line")
-            yield lineno, obj
+    return iter_json_lines(path, AnswerFileError)
 
 
 def iter_answers(path: str | Path) -> Iterator[AnswerRecord]:
     path = Path(path)
     for lineno, obj in _json_lines(path):
-        where = f"{path}:{lineno}"
+        where = f"{path}:line {lineno}"
         if "question_id" not in obj:
             raise AnswerFileError(f"{where}: missing 'question_id'")
         choices = obj.get("choices")
@@ -95,7 +85,7 @@ def read_questions(path: str | Path) -> dict[str, Question]:
     path = Path(path)
     out: dict[str, Question] = {}
     for lineno, obj in _json_lines(path):
-        where = f"{path}:{lineno}"
+        where = f"{path}:line {lineno}"
         if "question_id" not in obj or not isinstance(obj.get("turns"), list) or not obj["turns"]:
             raise AnswerFileError(f"{where}: a question needs 'question_id' and a non-empty 'turns' list")
         qid = str(obj["question_id"])

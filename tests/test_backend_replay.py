@@ -105,7 +105,7 @@ def test_malformed_answer_file_names_the_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question_id": 1, "choices": [{"turns": ["ok"]}]}\n{"question_id": 2, "choices": []}\n')
     backend = make_backend(ModelSpec(name="bad", backend="replay", model=str(bad), options={"question_id": 1}))
-    with pytest.raises(BackendError, match=r"bad.jsonl:2: 'choices' must be a non-empty list"):
+    with pytest.raises(BackendError, match=r"bad.jsonl:line 2: .choices. must be a non-empty list"):
         backend.answer_for("1")
 
 

@@ -199,7 +199,7 @@ def test_judge_bad_input(api: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"question_id": "q1", "model_id": "m", "choices": [{"turns": ["x"]}]}\n{oops\n')
     assert main([*base, "--answers-a", str(broken), "--answers-b", str(b)]) == 2
-    assert f"{broken}:2" in capsys.readouterr().err
+    assert f"{broken}:line 2" in capsys.readouterr().err
     assert not list(tmp_path.glob("judgment-*"))
     assert FakeAPI.requests == []
 

@@ -7,7 +7,10 @@ row (1-based line for JSONL/CSV, index for JSON/Parquet) and the problem.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,25 +60,32 @@ def read_battles_file(path: str | Path) -> pd.DataFrame:
     return validate_battles(df, path)
 
 
+def iter_json_lines(path: Path, error: type[ValueError] = ValueError,
+                    lines: Iterable[str] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file; a bad line raises ``error`` naming
+    the file and the line. ``lines`` reads text already in memory instead of the file."""
+    if lines is None and not path.is_file():
+        raise error(f"{path}: no such file")
+    with ExitStack() as stack:
+        source = lines if lines is not None else stack.enter_context(open(path, encoding="utf-8"))
+        for lineno, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise error(f"{path}:line {lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise error(f"{path}:line {lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
     try:
         # pyarrow's reader is ~10x faster than the default one on large files.
         return pd.read_json(path, lines=True, engine="pyarrow", dtype_backend="numpy_nullable")
     except Exception:  # noqa: BLE001 - fall back to a line-by-line parse that can say which line is bad
-        rows = []
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise BattlesFileError(f"{path}:line {lineno}: not valid JSON ({exc.msg})") from exc
-                if not isinstance(obj, dict):
-                    raise BattlesFileError(
-                        f"{path}:line {lineno}: expected a JSON object, got {type(obj).__name__}"
-                    ) from None
-                rows.append(obj)
+        rows = [obj for _, obj in iter_json_lines(path, BattlesFileError)]
         if not rows:
             raise BattlesFileError(f"{path}: no battles in the file") from None
         return pd.DataFrame(rows)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from votes.files import iter_json_lines
 from votes.record import SOURCE_RE, Battle, BattleError, import_id, text_hash
 from votes.store import VoteStore
 
@@ -112,18 +113,8 @@ def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
                 raise ImportFormatError(f"{path}: item {i}: expected a JSON object, got {type(row).__name__}")
             out.append((f"{path.name}: item {i}", row))
         return out
-    out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ImportFormatError(f"{path}:line {lineno}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise ImportFormatError(f"{path}:line {lineno}: expected a JSON object, got {type(row).__name__}")
-        out.append((f"{path.name}:line {lineno}", row))
-    return out
+    return [(f"{path.name}:line {lineno}", row)
+            for lineno, row in iter_json_lines(path, ImportFormatError, lines=text.splitlines())]
 
 
 def expand_paths(path: Path) -> list[Path]:

@@ -4,6 +4,7 @@ a cheap reachability probe, and turning client exceptions into a BackendError th
 from __future__ import annotations
 
 import os
+from types import ModuleType
 
 from serving.backends.base import BackendError, ModelSpec
 
@@ -46,3 +47,21 @@ def status_cause(status: int, message: str, where: str) -> str:
     hint = {401: " (check the API key)", 403: " (key not allowed)", 404: " (unknown model or path?)",
             429: " (rate limited; retries exhausted)"}.get(status, "")
     return f"HTTP {status} from {where}{hint}: {message}"
+
+
+def client_error(sdk: ModuleType, exc: Exception, *, spec: ModelSpec, base_url: str, partial: str) -> BackendError:
+    """A BackendError naming the cause of an ``openai`` or ``anthropic`` client exception: both SDKs share
+    the APIStatusError / APITimeoutError / APIConnectionError hierarchy."""
+    if isinstance(exc, sdk.APIStatusError):
+        cause = status_cause(exc.status_code, exc.message, base_url)
+    elif isinstance(exc, sdk.APITimeoutError):
+        cause = f"no answer from {base_url} within {spec.timeout_s:g} s"
+    elif isinstance(exc, sdk.APIConnectionError) and partial:
+        cause = f"connection to {base_url} lost mid-answer ({exc.__cause__ or exc})"
+    elif isinstance(exc, sdk.APIConnectionError):
+        cause = f"cannot reach {base_url} ({exc.__cause__ or exc})"
+    else:
+        cause = f"{type(exc).__name__}: {exc}"
+    if partial:
+        cause += f" (after {len(partial)} characters of the answer)"
+    return BackendError(spec.name, cause, partial=partial)

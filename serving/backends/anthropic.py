@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from serving.backends._limits import LoopSemaphore, PerLoop
-from serving.backends._remote import api_key, key_problem, status_cause
+from serving.backends._remote import api_key, client_error, key_problem
 from serving.backends.base import Backend, BackendError, Completion, Message, ModelSpec, SamplingParams
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -59,19 +59,7 @@ class AnthropicBackend(Backend):
     def _error(self, exc: Exception, partial: str) -> BackendError:
         import anthropic
 
-        if isinstance(exc, anthropic.APIStatusError):
-            cause = status_cause(exc.status_code, exc.message, self.base_url)
-        elif isinstance(exc, anthropic.APITimeoutError):
-            cause = f"no answer from {self.base_url} within {self.spec.timeout_s:g} s"
-        elif isinstance(exc, anthropic.APIConnectionError) and partial:
-            cause = f"connection to {self.base_url} lost mid-answer ({exc.__cause__ or exc})"
-        elif isinstance(exc, anthropic.APIConnectionError):
-            cause = f"cannot reach {self.base_url} ({exc.__cause__ or exc})"
-        else:
-            cause = f"{type(exc).__name__}: {exc}"
-        if partial:
-            cause += f" (after {len(partial)} characters of the answer)"
-        return BackendError(self.name, cause, partial=partial)
+        return client_error(anthropic, exc, spec=self.spec, base_url=self.base_url, partial=partial)
 
     async def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
         client = self._clients.get()
