@@ -8,11 +8,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from codearena.cli import main
 from ratings.agreement import vote_agreement
 from ratings.judge_bias import longer_answer_win_rate, position_consistency, self_preference
-from ratings.separability import RankingLike, confidence_agreement, pair_rank_brier, separability
+from ratings.separability import (
+    RankingLike,
+    confidence_agreement,
+    pair_rank_brier,
+    separability,
+    separated,
+    win_probabilities,
+)
 from tests.conftest import require_shared
 
 MT_BENCH_PAPER_ORDER = ["gpt-4", "claude-v1", "gpt-3.5-turbo", "vicuna-13b-v1.2", "alpaca-13b", "llama-13b"]
@@ -70,21 +78,39 @@ CI_REF = pd.DataFrame({"ci_low": [10.0, 15.0, 30.0], "ci_high": [20.0, 25.0, 40.
 
 def test_separability_is_the_share_of_pairs_with_disjoint_intervals() -> None:
     assert separability(CI_REF) == pytest.approx(2 / 3)  # A-B overlap; A-C and B-C do not
+    # As the authors' notebook: intervals that only touch are separated; one point shared by both is not.
+    touching = pd.DataFrame({"ci_low": [1.0, 2.0, 5.0, 5.0], "ci_high": [2.0, 3.0, 5.0, 5.0]}, index=list("ABCD"))
+    assert separated(touching, "B", "A") == 1 and separated(touching, "C", "D") == 0
+    assert separability(touching) == pytest.approx(5 / 6)
 
 
-def test_confidence_agreement_scores_plus_minus_zero() -> None:
-    cand = pd.DataFrame({"ci_low": [10.0, 13.0, 0.0], "ci_high": [12.0, 14.0, 5.0]}, index=["A", "B", "C"])
-    # A-B: the reference cannot separate them -> 0; A-C and B-C: both separate, opposite order -> -1 each.
-    assert confidence_agreement(CI_REF, cand) == pytest.approx(-2 / 3)
-    assert confidence_agreement(CI_REF, CI_REF) == pytest.approx(2 / 3)
+def test_confidence_agreement_counts_only_pairs_the_reference_separates() -> None:
+    # Reference CI_REF separates A-C and B-C, not A-B. The candidate separates A-B (not counted: the reference
+    # cannot), puts C above A as the reference does (+1) and cannot separate B-C (0): (1 + 0) / 2.
+    cand = pd.DataFrame({"ci_low": [10.0, 13.0, 30.0], "ci_high": [12.0, 31.0, 35.0]}, index=["A", "B", "C"])
+    assert confidence_agreement(CI_REF, cand) == pytest.approx(1 / 2)
+    flipped = pd.DataFrame({"ci_low": [10.0, 13.0, 0.0], "ci_high": [12.0, 14.0, 5.0]}, index=["A", "B", "C"])
+    assert confidence_agreement(CI_REF, flipped) == pytest.approx(-1.0)  # C below both: -1, -1
+    assert confidence_agreement(CI_REF, CI_REF) == pytest.approx(1.0)  # a ranking agrees fully with itself
+    blurred = pd.DataFrame({"ci_low": [0.0, 0.0], "ci_high": [1.0, 1.0]}, index=["A", "B"])
+    assert np.isnan(confidence_agreement(blurred, CI_REF))  # the reference separates nothing
 
 
-def test_pair_rank_brier_uses_bootstrap_win_probabilities() -> None:
-    ref = pd.Series({"A": 15.0, "B": 20.0, "C": 35.0})
-    samples = pd.DataFrame({"A": [1.0, 3.0, 1.0, 3.0], "B": [2.0, 2.0, 2.0, 2.0], "C": [9.0, 9.0, 9.0, 9.0]})
+def test_pair_rank_brier_uses_a_normal_on_bootstrap_mean_and_variance() -> None:
+    ref = pd.Series({"A": 15.0, "B": 20.0, "C": 35.0, "D": 16.0})
+    samples = pd.DataFrame({"A": [1.0, 3.0, 1.0, 3.0], "B": [2.0, 2.0, 2.0, 2.0], "C": [9.0, 9.0, 9.0, 9.0],
+                            "D": [3.0, 5.0, 3.0, 5.0]})
     cand = RankingLike(rating=samples.mean(), samples=samples)
-    # P(A>B) = 0.5 against truth 0 -> 0.25; C is above both in every replicate, as in the reference -> 0.
-    assert pair_rank_brier(ref, cand) == pytest.approx(0.25 / 3)
+    # P(i above j) = Phi((mean_i - mean_j) / sqrt(var_i + var_j)), population variances over the replicates.
+    # A vs D: means 2 and 4, variances 1 and 1 -> Phi(-2 / sqrt(2)) = 0.0786, though A never beats D in a replicate.
+    assert win_probabilities(cand, "A", "D") == pytest.approx(0.0786496, abs=1e-7)
+    assert win_probabilities(cand, "A", "B") == 0.5  # equal means
+    assert win_probabilities(cand, "C", "B") == 1.0  # no spread on either side: the order is certain
+    # Truth is the reference order, every pair counted (A-D is close in the reference, and still counts):
+    # A-B 0.5 vs 0; A-C Phi(-7) vs 0; A-D 0.0786 vs 0; B-C 0 vs 0; B-D Phi(-2) vs 1; C-D Phi(5) vs 1.
+    phi = stats.norm.cdf
+    expected = (0.25 + phi(-7) ** 2 + phi(-np.sqrt(2)) ** 2 + 0 + phi(2) ** 2 + phi(-5) ** 2) / 6
+    assert pair_rank_brier(ref, cand) == pytest.approx(expected)
     confident_wrong = RankingLike(rating=pd.Series({"A": 30.0, "B": 20.0, "C": 10.0}))
     assert pair_rank_brier(ref, confident_wrong) == pytest.approx(1.0)
 
@@ -262,7 +288,8 @@ def test_position_consistency_from_games_inside_one_battle() -> None:
 
 def test_leaderboard_json_with_bootstrap_samples(tmp_path, capsys) -> None:
     ref = _write_battles(tmp_path / "human.jsonl", seed=4, flip=0.0)
-    # m3 and m4 tied in half the replicates: the Brier score charges 0.25 for that pair only.
+    # m3's replicates (1, 0, 1, 0) average m4's 0.5: P = 0.5 for that pair, costing 0.25; m3's spread (sd 0.5)
+    # also leaves m2 (z = 3) and m1 (z = 5) a little short of certain; every other pair is certain and right.
     board = [{"model": "m1", "rating": 3.0, "bootstrap": [3.0, 3.0, 3.0, 3.0]},
              {"model": "m2", "rating": 2.0, "bootstrap": [2.0, 2.0, 2.0, 2.0]},
              {"model": "m3", "rating": 1.0, "bootstrap": [1.0, 0.0, 1.0, 0.0]},
@@ -273,7 +300,8 @@ def test_leaderboard_json_with_bootstrap_samples(tmp_path, capsys) -> None:
                        "--format", "json")
     assert rc == 0, err
     d = json.loads(out)
-    assert d["brier_score"] == pytest.approx(0.25 / 6)
+    phi = stats.norm.cdf
+    assert d["brier_score"] == pytest.approx((0.25 + phi(-3) ** 2 + phi(-5) ** 2) / 6)
     assert d["ranking_agreement"]["kendall_tau"] == pytest.approx(1.0)
     bad = tmp_path / "ragged.json"
     bad.write_text(json.dumps([{**board[0], "bootstrap": [1.0]}, board[1]]), encoding="utf-8")
