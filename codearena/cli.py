@@ -59,8 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, LookupError, OSError) as exc:
+    except (ValueError, OSError) as exc:
         # Our errors subclass ValueError with a message meant for the user; show it without a traceback.
+        # Anything else (KeyError, TypeError, ...) is a bug of ours and keeps its traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
