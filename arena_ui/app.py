@@ -16,9 +16,9 @@ import gradio as gr
 import pandas as pd
 
 from arena_ui.arena import Arena, ArenaError
-from arena_ui.battle import Phase, VoteRefused
+from arena_ui.battle import Phase
 from arena_ui.downloads import write_data_files
-from arena_ui.leaderboard_cache import ALL_CATEGORIES, LeaderboardSnapshot
+from arena_ui.leaderboard_cache import ALL_CATEGORIES, CATEGORY_RULE, LeaderboardSnapshot
 from arena_ui.streams import PairSnapshot
 from serving.prompts import filter_prompts
 
@@ -125,11 +125,11 @@ async def _run_turn(arena: Arena, panel_mode: str, text: str, token: str | None,
             raise ArenaError("The answers are still being written; wait for them to finish.")
         same_models = models is None or (s is not None and (s.model_a, s.model_b) == models)
         if s is not None and s.phase is Phase.READY and same_models and not force_new:
-            arena.registry.add_turn(token, session, text)
+            arena.add_turn(token=token, session=session, host=host, text=text)
         else:
-            arena.registry.abandon(token, session)
+            arena.abandon(token, session)
             token = arena.open_battle(host=host, session=session, text=text, mode=panel_mode, models=models)
-    except (ArenaError, VoteRefused) as exc:
+    except ArenaError as exc:
         yield (token, gr.update(), gr.update(), f"**Error:** {exc}", gr.update(), *[gr.update() for _ in range(6)],
                gr.update())
         return
@@ -178,7 +178,7 @@ def _vote(arena: Arena, token: str | None, winner: str, request: gr.Request) -> 
 
 def _new_battle(arena: Arena, panel: BattlePanel, token: str | None, request: gr.Request) -> tuple[Any, ...]:
     _, session = _client(request)
-    arena.registry.abandon(token, session)
+    arena.abandon(token, session)
     reveal = HIDDEN if panel.mode == "anonymous" else ""
     return (None, [], [], arena.readiness() or "", reveal, *_buttons(False, False), "")
 
@@ -236,11 +236,13 @@ def _leaderboard_view(snap: LeaderboardSnapshot, category: str | None) -> tuple[
     shown = _round(table[LEADERBOARD_SHOWN]) if not table.empty else pd.DataFrame(columns=LEADERBOARD_SHOWN)
     when = pd.Timestamp(snap.computed_at, unit="s").strftime("%Y-%m-%d %H:%M:%S UTC") if snap.computed_at else "never"
     info = (f"{len(table)} models from {int(table['battles'].sum() // 2) if not table.empty else 0} anonymous "
-            f"human votes · {snap.battles_seen} battles stored in all · computed {when}")
+            f"human votes · {snap.battles_seen} battles stored in all · computed {when}\n\n"
+            f"Left out of the ranking: {'; '.join(snap.notes) or 'nothing'} (named votes and answers that "
+            f"named their model are not blind) · {CATEGORY_RULE}")
     if snap.errors:
         info += "\n\n**Error:** " + "; ".join(snap.errors)
     hvj = _round(snap.human_vs_judge) if not snap.human_vs_judge.empty else pd.DataFrame(
-        columns=["model", "rating_human", "rank_human", "rating_judge", "rank_judge"])
+        columns=["model", "rating_human", "rank_human", "battles_human"])
     named = _round(snap.named[LEADERBOARD_SHOWN]) if not snap.named.empty else pd.DataFrame(columns=LEADERBOARD_SHOWN)
     choices = [ALL_CATEGORIES, *sorted(snap.by_category)]
     figs = list(snap.figures)[:N_PLOTS] if category in (None, ALL_CATEGORIES) else []
@@ -297,18 +299,23 @@ def build_app(arena: Arena) -> gr.Blocks:
                     plots = [gr.Plot(label=label, elem_id=f"leaderboard-plot-{i}") for i, label in enumerate(
                         ("Ratings with confidence intervals", "Win fraction", "Battle counts"))]
                 hvj = gr.Dataframe(pd.DataFrame(), interactive=False, elem_id="human-vs-judge",
-                                   label="Human vs LLM judge")
+                                   label="Human vs LLM judge: one column group per judge source, each "
+                                   "judge fitted on its own votes")
                 named_board = gr.Dataframe(pd.DataFrame(), interactive=False, elem_id="leaderboard-named",
                                            label="Side-by-side (named) votes, not in the main ranking")
                 models_md = gr.Markdown("", elem_id="models-status")
             with gr.Tab("Data", id="data"):
-                gr.Markdown("Download the human votes (Chatbot Arena battle schema) and the leaderboard.")
+                gr.Markdown("Download the human votes (Chatbot Arena battle schema, the files `codearena "
+                            "export votes` writes; named votes have `anony` false and `flags` marks answers "
+                            "that named their model) and the leaderboard with its method, CI method, vote "
+                            "count and date.")
                 prepare = gr.Button("Prepare downloads", elem_id="prepare-downloads")
                 with gr.Row():
                     dl = [gr.DownloadButton(label, visible=False, elem_id=eid) for eid, label in (
                         ("download-votes-jsonl", "votes.jsonl"), ("download-votes-csv", "votes.csv"),
                         ("download-leaderboard-csv", "leaderboard.csv"),
-                        ("download-leaderboard-json", "leaderboard.json"))]
+                        ("download-leaderboard-json", "leaderboard.json"),
+                        ("download-leaderboard-meta", "leaderboard.csv.meta.json"))]
                 data_info = gr.Markdown("", elem_id="data-info")
 
         # -- battle: prompt picking ---------------------------------------------------------------
@@ -340,9 +347,11 @@ def build_app(arena: Arena) -> gr.Blocks:
 
         # -- data ---------------------------------------------------------------------------------
         def prepare_files() -> tuple[Any, ...]:
-            files = write_data_files(arena.store, arena.leaderboard.snapshot().overall)
+            snap = arena.leaderboard.snapshot()
+            files = write_data_files(arena.store, snap.overall, snap.meta)
             return (*[gr.update(value=str(p), visible=True) for p in (
-                files.votes_jsonl, files.votes_csv, files.leaderboard_csv, files.leaderboard_json)],
+                files.votes_jsonl, files.votes_csv, files.leaderboard_csv, files.leaderboard_json,
+                files.leaderboard_meta)],
                 f"{files.n_votes} human votes exported.")
         prepare.click(prepare_files, None, [*dl, data_info], api_name="prepare_downloads")
     return demo

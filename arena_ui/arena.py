@@ -126,6 +126,24 @@ class Arena:
         return self.registry.open(owner=session, voter=self.voter_hash(host, session), model_a=model_a,
                                   model_b=model_b, mode=mode, prompt=self.prompt_info(text))
 
+    def add_turn(self, *, token: str | None, session: str, host: str, text: str) -> BattleSession:
+        """A follow-up question in a complete battle: it makes both models answer again, so it costs the
+        client one battle of its rate limit, exactly as a new battle does."""
+        if not text.strip():
+            raise ArenaError("Type a prompt, or pick one, before sending.")
+        try:
+            self.battle_limiter.hit(host, "battles")
+        except RateLimited as exc:
+            raise ArenaError(str(exc)) from None
+        try:
+            return self.registry.add_turn(token or "", session, text)
+        except VoteRefused as exc:
+            raise ArenaError(str(exc)) from None
+
+    def abandon(self, token: str | None, session: str) -> None:
+        """Forget this session's live battle (New battle, Regenerate): it will take no vote."""
+        self.registry.abandon(token, session)
+
     async def run_turn(self, token: str, session: str) -> AsyncIterator[PairSnapshot]:
         """Stream both answers of the battle's open turn, then record them (or the failure)."""
         s = self.registry.peek(token, session)
@@ -148,8 +166,7 @@ class Arena:
 
     def _record_turn(self, s: BattleSession, token: str, session: str, last: PairSnapshot) -> None:
         if last.done:
-            error = failure_message(last, (s.model_a, s.model_b),
-                                    (self.config.models[s.model_a], self.config.models[s.model_b]))
+            error = failure_message(last, (s.model_a, s.model_b))
         else:
             error = "the answers were interrupted"
         try:
@@ -159,13 +176,16 @@ class Arena:
 
     def vote(self, *, token: str | None, session: str, host: str, winner: str) -> VoteResult:
         try:
-            self.vote_limiter.hit(host, "votes")
+            self.vote_limiter.check(host, "votes")
         except RateLimited as exc:
             raise ArenaError(str(exc)) from None
         try:
-            return self.registry.vote(token, session, winner)
+            result = self.registry.vote(token, session, winner)
         except VoteRefused as exc:
             raise ArenaError(str(exc)) from None
+        # Counted only once stored: a refused vote (stale tab, double click) must not use up the limit.
+        self.vote_limiter.record(host)
+        return result
 
     def session(self, token: str | None, session: str) -> BattleSession | None:
         return self.registry.peek(token, session)
@@ -183,20 +203,19 @@ class Arena:
                 log.exception("closing backend %s", b.name)
 
 
-def failure_message(snap: PairSnapshot, names: tuple[str, str], specs: tuple[ModelSpec, ModelSpec]) -> str | None:
-    """Which side failed and why, with model names and ids scrubbed: an error must not unmask a model."""
+def failure_message(snap: PairSnapshot, names: tuple[str, str]) -> str | None:
+    """Which side failed, in words that cannot unmask a model; the detail goes to the server log.
+
+    A backend's error text names its endpoint and provider ("HTTP 529 from https://api.anthropic.com:
+    Overloaded"), which tells the voter who answered before the vote; scrubbing known names cannot catch
+    every such word, so the browser gets a fixed sentence and the operator gets the whole error.
+    """
     parts = []
-    for side, err in (("A", snap.error_a), ("B", snap.error_b)):
+    for side, name, err in (("A", names[0], snap.error_a), ("B", names[1], snap.error_b)):
         if err is not None:
-            parts.append(f"Model {side} failed: {scrub(err, names, specs)}")
+            log.warning("battle model %s (side %s) failed: %s", name, side, err)
+            parts.append(f"Model {side} failed to answer (provider or server error); start a new battle")
     return "; ".join(parts) or None
-
-
-def scrub(text: str, names: tuple[str, ...], specs: tuple[ModelSpec, ...]) -> str:
-    secrets_ = {*names, *(s.model for s in specs)}
-    for word in sorted((w for w in secrets_ if w), key=len, reverse=True):
-        text = text.replace(word, "[model]")
-    return text
 
 
 __all__ = ["Arena", "ArenaConfig", "ArenaError", "BackendError", "ModelStatus"]

@@ -1,18 +1,28 @@
 """The Data tab's files: votes in the Chatbot Arena battle schema (JSONL, CSV) and the leaderboard (CSV,
-JSON). Written to a fresh temporary folder per request, which Gradio serves and cleans up. The schema itself
-is ``ratings.export.arena_records`` (the same as ``codearena export``); the app adds the vote flags."""
+JSON). Written to a fresh temporary folder per request, which Gradio serves and cleans up.
+
+The files are the ones ``codearena export`` writes: the records come from ``ratings.export.arena_records``
+(which carries ``flags`` and ``source``, so a consumer can drop identity-leak votes), the CSV is flattened the
+same way (a missing conversation is an empty cell), and the leaderboard carries ``ratings_meta`` (method, CI
+method, votes, date): embedded in the JSON, in a ``.meta.json`` sidecar next to the CSV.
+"""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from ratings.export import ARENA_COLUMNS, arena_records
+from ratings.export import arena_records
 from votes import VoteStore
+
+# Columns holding lists, written as JSON text in a CSV cell (as `codearena export votes --format csv` does).
+JSON_COLUMNS = ("conversation_a", "conversation_b", "flags")
 
 
 @dataclass(frozen=True)
@@ -21,29 +31,38 @@ class DataFiles:
     votes_csv: Path
     leaderboard_csv: Path
     leaderboard_json: Path
+    leaderboard_meta: Path  # the CSV's sidecar, as `codearena export ratings --format csv` writes it
     n_votes: int
 
 
 def arena_rows(store: VoteStore, source: str = "human") -> pd.DataFrame:
-    """Stored votes as Chatbot Arena battles, plus ``flags`` (identity leaks) so a consumer can drop them."""
-    df = store.battles_frame(source=source)
-    if df.empty:
-        return pd.DataFrame(columns=[*ARENA_COLUMNS, "flags"])
-    out = arena_records(df)
-    out["flags"] = [json.loads(f) if isinstance(f, str) and f else [] for f in df["flags"]]
-    return out
+    """Every stored vote of ``source`` as a Chatbot Arena battle, named (``anony`` false) and flagged ones
+    included: the records say which they are, and a release of the data should not hide them."""
+    return arena_records(store.battles_frame(source=source))
 
 
-def write_data_files(store: VoteStore, leaderboard: pd.DataFrame, folder: str | Path | None = None) -> DataFiles:
+def flat_for_csv(records: pd.DataFrame) -> pd.DataFrame:
+    """List columns as JSON text, None (no conversation stored) as an empty cell."""
+    flat = records.copy()
+    for col in JSON_COLUMNS:
+        if col in flat:
+            flat[col] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in flat[col]]
+    return flat
+
+
+def write_data_files(store: VoteStore, leaderboard: pd.DataFrame, meta: Mapping[str, Any] | None = None,
+                     folder: str | Path | None = None) -> DataFiles:
     folder = Path(folder or tempfile.mkdtemp(prefix="codearena-data-"))
     votes = arena_rows(store)
     paths = DataFiles(folder / "codearena-votes.jsonl", folder / "codearena-votes.csv",
-                      folder / "codearena-leaderboard.csv", folder / "codearena-leaderboard.json", len(votes))
+                      folder / "codearena-leaderboard.csv", folder / "codearena-leaderboard.json",
+                      folder / "codearena-leaderboard.csv.meta.json", len(votes))
     votes.to_json(paths.votes_jsonl, orient="records", lines=True, force_ascii=False)
-    flat = votes.copy()
-    for col in ("conversation_a", "conversation_b", "flags"):
-        flat[col] = [json.dumps(v, ensure_ascii=False) for v in flat[col]]
-    flat.to_csv(paths.votes_csv, index=False)
-    leaderboard.to_csv(paths.leaderboard_csv, index=False)
-    leaderboard.to_json(paths.leaderboard_json, orient="records", indent=1, force_ascii=False)
+    flat_for_csv(votes).to_csv(paths.votes_csv, index=False)
+    meta = dict(meta or {})
+    leaderboard.to_csv(paths.leaderboard_csv, index=False, float_format="%.2f")
+    paths.leaderboard_meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    rows = json.loads(leaderboard.to_json(orient="records")) if not leaderboard.empty else []
+    paths.leaderboard_json.write_text(json.dumps({**meta, "leaderboard": rows}, indent=1, ensure_ascii=False)
+                                      + "\n", encoding="utf-8")
     return paths

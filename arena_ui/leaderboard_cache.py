@@ -24,21 +24,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALL_CATEGORIES = "all"
-MIN_CATEGORY_BATTLES = 1
+# A per-category Bradley-Terry fit on a handful of votes is noise with a rank attached: a category gets its
+# own table from this many (selected) votes on.
+MIN_CATEGORY_BATTLES = 20
+CATEGORY_RULE = f"categories with fewer than {MIN_CATEGORY_BATTLES} votes are not shown"
 
 
 @dataclass(frozen=True)
 class LeaderboardSnapshot:
     """Everything the Leaderboard tab shows, computed together from one read of the store."""
 
-    overall: pd.DataFrame  # human votes, anonymous battles only: the main ranking
+    overall: pd.DataFrame  # human votes, anonymous and unflagged (ratings.source.select_battles): the ranking
     by_category: dict[str, pd.DataFrame]
-    human_vs_judge: pd.DataFrame  # one row per model: human and judge ratings/ranks side by side
+    # one row per model: the human rating/rank, then one column group per judge source (each judge fitted
+    # on its own votes: two judges are two different raters, not one ranking)
+    human_vs_judge: pd.DataFrame
     named: pd.DataFrame  # side-by-side (named) votes, shown apart: the voter knew the names
     figures: list[Any]  # plotly figures of the overall ranking (ratings.plots), built with the tables
     battles_seen: int
     computed_at: float
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the overall ranking left out, and why
+    # ratings.export.ratings_meta of the overall ranking (method, CI method, votes, date): the Data tab's
+    # leaderboard files carry it, as ``codearena export ratings`` does; empty when there is no ranking
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> LeaderboardSnapshot:
@@ -71,7 +80,14 @@ def _figures(res: RatingResult | None) -> list[Any]:
 
 
 def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> LeaderboardSnapshot:
-    """One full recomputation. A table that cannot be computed (no votes yet) is empty, with the reason."""
+    """One full recomputation. A table that cannot be computed (no votes yet) is empty, with the reason.
+
+    Battles are chosen by ``ratings.source.select_battles``, the rule ``codearena rate`` applies: named votes
+    and votes flagged ``identity_leak`` (not blind) stay out of the ranking, and the notes say how many.
+    """
+    from ratings.export import ratings_meta
+    from ratings.source import DEFAULT_SOURCE, select_battles
+
     errors: list[str] = []
     seen = store.count()
 
@@ -89,7 +105,8 @@ def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> Leaderbo
         res = fit(df, label)
         return pd.DataFrame() if res is None else res.table
 
-    human = store.battles_frame(source="human", mode="anonymous")
+    stored_human = store.battles_frame(source=DEFAULT_SOURCE)
+    human, notes = select_battles(stored_human, source=DEFAULT_SOURCE)
     overall_res = fit(human, "overall")
     overall = pd.DataFrame() if overall_res is None else overall_res.table
     by_category: dict[str, pd.DataFrame] = {}
@@ -97,27 +114,41 @@ def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> Leaderbo
         for cat, part in human.dropna(subset=["category"]).groupby("category"):
             if len(part) >= MIN_CATEGORY_BATTLES:
                 by_category[str(cat)] = safe(part, f"category {cat}")
-    judge = safe(store.battles_frame(source="judge:"), "judge")
-    named = safe(store.battles_frame(source="human", mode="named"), "named")
+    stored_judge = store.battles_frame(source="judge:")
+    judges: dict[str, pd.DataFrame] = {}
+    if not stored_judge.empty:
+        for src in sorted(stored_judge["source"].astype(str).unique()):
+            part, _ = select_battles(stored_judge, source=src)
+            judges[src] = safe(part, src)
+    named_votes = stored_human[(stored_human["mode"].astype(str) == "named").to_numpy()]
+    named = safe(select_battles(named_votes, source=DEFAULT_SOURCE, include_named=True)[0], "named")
+    meta: dict[str, Any] = {}
+    if overall_res is not None:
+        meta = ratings_meta(method=overall_res.method, ci_method=overall_res.ci_method,
+                            n_votes=overall_res.n_battles, source=DEFAULT_SOURCE, models=len(overall_res.models),
+                            notes=[*notes, *overall_res.notes], nu=overall_res.nu)
     return LeaderboardSnapshot(overall=overall, by_category=by_category,
-                               human_vs_judge=side_by_side(overall, judge), named=named,
+                               human_vs_judge=side_by_side(overall, judges), named=named,
                                figures=_figures(overall_res),
-                               battles_seen=seen, computed_at=time.time(), errors=errors)
+                               battles_seen=seen, computed_at=time.time(), errors=errors, notes=notes, meta=meta)
 
 
-def side_by_side(human: pd.DataFrame, judge: pd.DataFrame) -> pd.DataFrame:
-    """Human and judge rating/rank per model; a model only one of them saw has blanks on the other side."""
+def side_by_side(human: pd.DataFrame, judges: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Human rating/rank per model, then ``rating_<judge source>`` etc. per judge; a model a rater never saw
+    has blanks in that rater's columns. Sorted by the human rank, then the judges' in source order."""
     cols = ["model", "rating", "rank", "battles"]
-    parts = []
-    for df, tag in ((human, "human"), (judge, "judge")):
+    out: pd.DataFrame | None = None
+    tags = ["human", *judges]
+    for tag, df in (("human", human), *judges.items()):
         if df.empty:
-            parts.append(pd.DataFrame(columns=["model"] + [f"{c}_{tag}" for c in cols[1:]]))
+            part = pd.DataFrame(columns=["model"] + [f"{c}_{tag}" for c in cols[1:]])
         else:
-            parts.append(df[cols].rename(columns={c: f"{c}_{tag}" for c in cols[1:]}))
-    out = parts[0].merge(parts[1], on="model", how="outer")
+            part = df[cols].rename(columns={c: f"{c}_{tag}" for c in cols[1:]})
+        out = part if out is None else out.merge(part, on="model", how="outer")
+    assert out is not None
     if out.empty:
         return out
-    return out.sort_values(["rank_human", "rank_judge"], na_position="last", ignore_index=True)
+    return out.sort_values([f"rank_{t}" for t in tags], na_position="last", ignore_index=True)
 
 
 class LeaderboardCache:

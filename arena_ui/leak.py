@@ -1,8 +1,11 @@
-"""Flag answers that reveal which model wrote them ("I am Claude", "developed by OpenAI").
+"""Flag answers that reveal which model wrote them ("I am Claude", "As an AI developed by OpenAI").
 
 Only the answers are checked, never the prompt, and code (fenced blocks and inline spans) is removed first:
-an answer that writes ``import openai`` or ``client = Anthropic()`` names a library, not itself. A flag keeps
-the vote (the voter did nothing wrong) but lets the ratings drop or down-weight it.
+an answer that writes ``import openai`` or ``client = Anthropic()`` names a library, not itself. Only
+self-identification counts: every pattern is anchored on a first-person phrase ("I am", "I'm", "I was",
+"my name is", "As an AI ...", "... trained me") next to the name, so ordinary prose about models ("download
+the model from Hugging Face", "a language model from OpenAI via their API") is not flagged. A flag keeps the
+vote (the voter did nothing wrong) but lets the ratings drop or down-weight it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,19 @@ FAMILIES = ("ChatGPT", "GPT-3.5", "GPT-4", "GPT-4o", "GPT", "Claude", "Gemini", 
 _CODE_FENCE = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.S)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 
+# A first-person subject that introduces what the speaker is or who made it.
+_SELF = r"(?:\bI\s+am|\bI['’]m|\bI\s+was|\bI\s+have\s+been|\bI['’]ve\s+been|\bI\s*,)"
+# "As an AI ...", "As a large language model ...": an "As" anchor must name what the speaker is, so "As a
+# result, the Google API ..." or "As an OpenAI customer, you ..." stay unflagged.
+_AS_AI = r"\bAs\s+an?\s+(?:[\w-]+\s+){0,2}?(?:AI|model|assistant|chatbot)\b"
+# Words allowed between that subject and the maker: an identity noun phrase ("a large language model
+# trained by"), nothing else. A verb such as "using" or "download" breaks the chain, so "I am using a model
+# from OpenAI" is a statement about a tool, not about the speaker.
+_FILLER = (r"(?:[\s,]+(?:an?|the|large|helpful|friendly|AI|artificial|intelligence|language|model|assistant|"
+           r"chatbot|conversational|virtual|multimodal|open|open-source|text-based|created|developed|trained|"
+           r"built|made|designed|programmed|released|originally|by|from|of))*")
+_MAKER_VERBS = r"(?:created|developed|trained|built|made|designed|programmed)"
+
 
 def _alt(names: Iterable[str]) -> str:
     # Longest first so "GPT-4o" wins over "GPT"; word boundaries keep "Phi" out of "Philadelphia".
@@ -29,18 +45,21 @@ def _alt(names: Iterable[str]) -> str:
 
 def _self_patterns(names: Iterable[str]) -> list[re.Pattern[str]]:
     who = _alt(names)
-    makers = _alt(MAKERS)
+    # Makers match case-sensitively: "I'm a meta-programming fan" is not a claim to be Meta's.
+    makers = f"(?-i:{_alt(MAKERS)})"
     return [
-        # "I am Claude", "I'm ChatGPT", "my name is Qwen", "as Gemini, I ..."
-        re.compile(rf"\b(?:I\s*am|I'm|I’m|my name is|call me|this is)\s+(?:an?\s+)?(?:AI\s+)?(?:model\s+)?"
+        # "I am Claude", "I'm ChatGPT", "my name is Qwen", "call me Llama", "I am an AI model called Gemini"
+        re.compile(rf"(?:\bI\s*am|\bI['’]m|\bmy\s+name\s+is|\bcall\s+me)\s+(?:an?\s+)?(?:AI\s+)?(?:model\s+)?"
                    rf"(?:called\s+|named\s+)?(?:{who})\b", re.I),
-        re.compile(rf"^\s*as\s+(?:{who})\s*,", re.I | re.M),
-        # "developed by OpenAI", "trained by Anthropic", "I was created by Meta"
-        re.compile(rf"\b(?:developed|created|trained|built|made|designed|programmed)\s+by\s+(?:the\s+)?"
-                   rf"(?:{makers})\b", re.I),
-        re.compile(rf"\b(?:an?\s+)?(?:AI|language model|assistant|model)\s+(?:from|by)\s+(?:{makers})\b", re.I),
-        re.compile(rf"\b(?:{makers})\s*(?:'s|’s)?\s+(?:AI\s+)?(?:language\s+)?(?:model|assistant)\b[^.\n]*"
-                   rf"\b(?:I|me)\b", re.I),
+        # "As Gemini, I ...": the speaker takes the name and speaks in the first person in that sentence
+        re.compile(rf"\bas\s+(?:{who})\s*,[^.!?\n]*\b(?:I|me|my)\b", re.I),
+        # "I was trained by Google", "As an AI developed by OpenAI", "I am a large language model from Meta"
+        re.compile(rf"(?:{_SELF}|{_AS_AI}){_FILLER}[\s,]+(?:the\s+)?{makers}\b", re.I),
+        # "OpenAI trained me", "Anthropic created me"
+        re.compile(rf"\b{makers}\s+(?:has\s+)?{_MAKER_VERBS}\s+me\b", re.I),
+        # "my creators at OpenAI", "my developers, Anthropic"
+        re.compile(rf"\bmy\s+(?:creators?|developers?|makers?|trainers?)\b[\s,]*(?:are\s+|is\s+|at\s+|from\s+)?"
+                   rf"(?:the\s+)?{makers}\b", re.I),
     ]
 
 

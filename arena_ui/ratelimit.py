@@ -37,6 +37,21 @@ class SlidingWindowLimiter:
 
     def hit(self, key: str, what: str = "requests") -> None:
         """Count one event for ``key``; raise :class:`RateLimited` (without counting it) when over."""
+        self._take(key, what, count=True)
+
+    def check(self, key: str, what: str = "requests") -> None:
+        """Raise :class:`RateLimited` when ``key`` is over its limit, counting nothing: for an event that may
+        still be refused for another reason (a vote is counted only once accepted, see :meth:`record`)."""
+        self._take(key, what, count=False)
+
+    def record(self, key: str) -> None:
+        """Count one event that already happened (an accepted vote), whatever the current count."""
+        if self.limit <= 0:
+            return
+        with self._lock:
+            self._events.setdefault(key, deque()).append(self._clock())
+
+    def _take(self, key: str, what: str, *, count: bool) -> None:
         if self.limit <= 0:
             return
         now = self._clock()
@@ -48,7 +63,8 @@ class SlidingWindowLimiter:
                 wait = self.window_s - (now - q[0])
                 raise RateLimited(f"too many {what} from this client ({self.limit} per "
                                   f"{self.window_s:.0f} s); try again in {wait:.0f} s")
-            q.append(now)
+            if count:
+                q.append(now)
             if len(self._events) > 10_000:
                 self._evict(now)
 

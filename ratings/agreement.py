@@ -23,9 +23,14 @@ LABELS: tuple[str, str, str] = ("a", "tie", "b")  # a: the alphabetically first 
 KEY = ["prompt_id", "turn", "model_1", "model_2"]
 
 
-def canonical_votes(battles: pd.DataFrame) -> pd.DataFrame:
-    """One row per vote with a pair key independent of position: prompt_id, turn, model_1 < model_2, label."""
-    b = battles[battles["prompt_id"].notna()] if "prompt_id" in battles else battles.iloc[0:0]
+def canonical_votes(battles: pd.DataFrame) -> pd.DataFrame | None:
+    """One row per vote with a pair key independent of position: prompt_id, turn, model_1 < model_2, label.
+
+    None when the battles have no prompt_id column (a plain model_a,model_b,winner file): votes cannot be
+    matched across sources without knowing what was asked."""
+    if "prompt_id" not in battles:
+        return None
+    b = battles[battles["prompt_id"].notna()]
     a_first = (b["model_a"] < b["model_b"]).to_numpy()
     winner = b["winner"].astype(str).to_numpy()
     is_tie = np.char.startswith(winner.astype(str), "tie")
@@ -73,8 +78,11 @@ def cohen_kappa(confusion: np.ndarray) -> float:
 
 
 def vote_agreement(reference: pd.DataFrame, candidate: pd.DataFrame) -> VoteAgreement | None:
-    """Agreement of two sets of battles on the pairs both judged; None when they share no pair."""
+    """Agreement of two sets of battles on the pairs both judged; None when they share no pair (or either
+    side has no prompt_id to match on)."""
     ref, cand = canonical_votes(reference), canonical_votes(candidate)
+    if ref is None or cand is None:
+        return None
     # An inner merge on the pair key yields exactly the cross product of votes per pair.
     both = ref.merge(cand, on=KEY, suffixes=("_ref", "_cand"))
     # A vote is not compared with itself, nor with another vote by the same person: the paper's agreement

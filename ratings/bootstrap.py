@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ratings.bt import half_wins, newton_half, with_prior
+from ratings.bt import half_wins, newton_half, with_prior, with_prior_ties
 from ratings.davidson import newton_davidson
 from ratings.encode import Cells, cell_matrices
 
@@ -37,7 +37,8 @@ def bootstrap_theta(cells: Cells, theta_hat: np.ndarray, *, rounds: int, seed: i
         w, t = cell_matrices(cells, counts[start : start + chunk])
         r = len(w)
         if prior > 0:
-            w = with_prior(w, t, prior)
+            # As in the point fit: Davidson takes the prior as virtual ties, half ties as split wins.
+            w, t = (w, with_prior_ties(w, t, prior)) if ties == "davidson" else (with_prior(w, t, prior), t)
         theta0 = np.broadcast_to(theta_hat, (r, len(theta_hat)))
         if ties == "davidson":
             th, s = newton_davidson(w, t, theta0, np.full(r, s_hat))

@@ -56,6 +56,16 @@ def with_prior(wins: np.ndarray, ties: np.ndarray, prior: float) -> np.ndarray:
     return wins + played * (prior / 2.0)
 
 
+def with_prior_ties(wins: np.ndarray, ties: np.ndarray, prior: float) -> np.ndarray:
+    """The tie matrix with ``prior`` virtual ties added to every compared pair (Davidson's fit).
+
+    Davidson's model has a tie outcome of its own: the virtual tie the prior stands for must be a tie
+    there, not half a win each way, which it would read as decisive games and so pull nu down.
+    """
+    played = (wins + wins.swapaxes(-1, -2) + ties) > 0
+    return ties + played * prior
+
+
 def fit_bt(wins_half: np.ndarray) -> np.ndarray:
     """Maximum-likelihood log-strengths (mean zero) on a [winner, loser] matrix with fractional counts.
 

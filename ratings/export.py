@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 ARENA_COLUMNS = ["question_id", "model_a", "model_b", "winner", "judge", "conversation_a", "conversation_b",
-                 "turn", "anony", "language", "tstamp", "category", "source", "id"]
+                 "turn", "anony", "language", "tstamp", "category", "source", "flags", "id"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class PreferenceSet:
     bothbad_excluded: int
     missing_answers: int
     not_human: int
+    multi_turn_excluded: int = 0  # judged on a whole conversation: no single chosen/rejected answer
 
 
 def _conversation(stored: Any, prompt: Any, answer: Any) -> list[dict[str, str]] | None:
@@ -33,6 +34,34 @@ def _conversation(stored: Any, prompt: Any, answer: Any) -> list[dict[str, str]]
     if isinstance(prompt, str) and isinstance(answer, str):
         return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
     return None
+
+
+def _flags(value: Any) -> list[str]:
+    """Flags as a list, from the store's JSON text or a file's list (so an export keeps them)."""
+    from ratings.source import _parse_flags
+
+    return _parse_flags(value)
+
+
+def _user_turns(conversation: Any) -> int:
+    """Number of user messages in a stored conversation (a list or its JSON text); 0 when none stored."""
+    if isinstance(conversation, str) and conversation.strip():
+        try:
+            conversation = json.loads(conversation)
+        except ValueError:
+            return 0
+    if not isinstance(conversation, (list, tuple, np.ndarray)):
+        return 0
+    return sum(1 for m in conversation if isinstance(m, dict) and m.get("role") == "user")
+
+
+def multi_turn(battles: pd.DataFrame) -> np.ndarray:
+    """True for votes on a multi-turn conversation (turn > 1, or more than one user turn stored)."""
+    turn = pd.to_numeric(_col(battles, "turn"), errors="coerce").fillna(1).to_numpy() > 1
+    conv = np.array([max(_user_turns(a), _user_turns(b)) > 1 for a, b in
+                     zip(_col(battles, "conversation_a"), _col(battles, "conversation_b"), strict=True)],
+                    dtype=bool)
+    return turn | conv
 
 
 def _tstamp(created_at: Any) -> float | None:
@@ -59,6 +88,10 @@ def arena_records(battles: pd.DataFrame) -> pd.DataFrame:
     voter, source = _col(battles, "voter"), _col(battles, "source")
     judge = [v if isinstance(v, str) and v else s for v, s in zip(voter, source, strict=True)]
     mode = _col(battles, "mode")
+    if "mode" in battles.columns or "anony" not in battles.columns:
+        anony = (mode.astype(str) != "named").to_numpy()
+    else:  # a Chatbot Arena file read back: keep its own anony
+        anony = battles["anony"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
     turn = pd.to_numeric(_col(battles, "turn"), errors="coerce").fillna(1).astype(int)
     return pd.DataFrame({
         "question_id": _col(battles, "prompt_id").to_numpy(),
@@ -69,11 +102,12 @@ def arena_records(battles: pd.DataFrame) -> pd.DataFrame:
         "conversation_a": conv_a,
         "conversation_b": conv_b,
         "turn": turn.to_numpy(),
-        "anony": (mode.astype(str) != "named").to_numpy(),
+        "anony": anony,
         "language": _col(battles, "language").to_numpy(),
         "tstamp": [_tstamp(c) for c in _col(battles, "created_at")],
         "category": _col(battles, "category").to_numpy(),
         "source": source.to_numpy(),
+        "flags": [_flags(v) for v in _col(battles, "flags")],
         "id": _col(battles, "id").to_numpy(),
     })[ARENA_COLUMNS]
 
@@ -82,7 +116,8 @@ def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> Prefe
     """Decisive votes as {prompt, chosen, rejected} rows (TRL's DPO "standard" format).
 
     Ties and both-bad votes carry no preference and are excluded; so are votes whose prompt or answer
-    texts were not stored. Each exclusion is counted, so the caller can report it.
+    texts were not stored, and multi-turn votes: answer_a/b hold turn 1 only, but the voter judged the whole
+    conversation. Each exclusion is counted, so the caller can report it.
     """
     df = battles
     not_human = 0
@@ -94,6 +129,8 @@ def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> Prefe
     ties = int((winner == "tie").sum())
     bothbad = int((winner == "tie (bothbad)").sum())
     df = df.loc[winner.isin(["model_a", "model_b"]).to_numpy()]
+    multi = multi_turn(df)
+    df = df.loc[~multi]
     prompt, ans_a, ans_b = _col(df, "prompt"), _col(df, "answer_a"), _col(df, "answer_b")
 
     def has_text(s: pd.Series) -> np.ndarray:
@@ -114,11 +151,12 @@ def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> Prefe
         "category": _col(df, "category").to_numpy(),
     })
     return PreferenceSet(pairs=pairs.reset_index(drop=True), ties_excluded=ties, bothbad_excluded=bothbad,
-                         missing_answers=missing, not_human=not_human)
+                         missing_answers=missing, not_human=not_human, multi_turn_excluded=int(multi.sum()))
 
 
 def ratings_meta(*, method: str, ci_method: str, n_votes: int, source: str, models: int,
-                 notes: list[str], nu: float | None = None) -> dict[str, Any]:
+                 notes: list[str], nu: float | None = None,
+                 settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a leaderboard file must say about itself to be read correctly later."""
     meta: dict[str, Any] = {
         "method": method,
@@ -130,6 +168,8 @@ def ratings_meta(*, method: str, ci_method: str, n_votes: int, source: str, mode
         "scale": "Elo: 1000 + 400 * log10-odds",
         "notes": notes,
     }
+    if settings is not None:
+        meta["settings"] = settings  # the fit options, so the table can be reproduced with `codearena rate`
     if nu is not None:
         meta["davidson_nu"] = nu
     return meta
@@ -159,7 +199,8 @@ def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_
         "conversation_a / conversation_b": "OpenAI-format messages [user, assistant, ...] (null if no text stored)",
         "turn": "number of turns", "anony": "true when the voter did not see the model names",
         "language": "programming language of the prompt", "tstamp": "vote time, Unix seconds",
-        "category": "prompt category", "source": "human | judge:NAME | import:DATASET", "id": "vote id",
+        "category": "prompt category", "source": "human | judge:NAME | import:DATASET",
+        "flags": "quality flags, e.g. identity_leak:model_a (an answer revealed its model)", "id": "vote id",
     }
     lines = [
         "---", f"license: {license_id}", "configs:", "- config_name: default", "  data_files:",

@@ -19,8 +19,11 @@ from ratings.agreement import canonical_votes
 def _paired_battles(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(consistent, position score sum) per pair voted in both orders by one voter, from separate battles
     (Arena-Hard judgments imported game by game)."""
+    if "prompt_id" not in battles:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=int)
     b = battles[battles["prompt_id"].notna()]
     canon = canonical_votes(b)
+    assert canon is not None  # b has a prompt_id column
     canon["source"] = b["source"].to_numpy() if "source" in b else ""
     canon["a_first"] = (b["model_a"] < b["model_b"]).to_numpy()
     # Position score: +1 when the answer shown first won, -1 when the second won, 0 for a tie.

@@ -1,8 +1,10 @@
 """The leaderboard: one call from a battles DataFrame to a ranked table.
 
-:func:`leaderboard` is the entry point the CLI, the app and the validation call; :func:`rate` returns the
-same table plus everything a careful reader needs beside it (tie parameter, style coefficients, models
-left out, components, bootstrap samples, notes). The math lives in the small modules beside this one.
+:func:`rate` is the entry point the CLI (rate, export), the app and the validation call: a
+:class:`RatingResult` with the table and everything a careful reader needs beside it (tie parameter,
+style coefficients, models left out, components, bootstrap samples, notes). :func:`leaderboard` is a
+convenience wrapper for library users that returns the table alone, with those facts in ``table.attrs``.
+The math lives in the small modules beside this one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ratings import analytic, bootstrap, graph
-from ratings.bt import anchor_shift, fit_bt, half_wins, to_elo, with_prior
+from ratings.bt import anchor_shift, fit_bt, half_wins, to_elo, with_prior, with_prior_ties
 from ratings.davidson import fit_davidson
 from ratings.encode import Cells, Encoded, aggregate, cell_matrices, encode, subset, tallies
 from ratings.style import fit_style_bt, style_columns, style_features
@@ -164,7 +166,9 @@ def _fit_component(battles: pd.DataFrame, enc: Encoded, cells: Cells | None, *, 
     if style_control:
         method = _fit_style(battles, enc, prior=use_prior, ci=ci, rounds=rounds, seed=seed)
     elif ties == "davidson":
-        method = _fit_davidson(cells, fit_wins, tie_m, prior=use_prior, ci=ci, rounds=rounds, seed=seed)
+        # Davidson gets the prior as virtual ties (its own outcome), not as wins each way.
+        fit_ties = with_prior_ties(wins, tie_m, use_prior) if use_prior else tie_m
+        method = _fit_davidson(cells, wins, fit_ties, prior=use_prior, ci=ci, rounds=rounds, seed=seed)
     else:
         method = _fit_half(cells, wins, fit_wins, tie_m, prior=use_prior, ci=ci, rounds=rounds, seed=seed)
     theta, cov, samples_theta = method.theta, method.cov, method.samples
@@ -208,12 +212,12 @@ def _fit_half(cells: Cells, wins: np.ndarray, fit_wins: np.ndarray, tie_m: np.nd
     return _MethodFit(theta)
 
 
-def _fit_davidson(cells: Cells, fit_wins: np.ndarray, tie_m: np.ndarray, *, prior: float, ci: str, rounds: int,
+def _fit_davidson(cells: Cells, wins: np.ndarray, fit_ties: np.ndarray, *, prior: float, ci: str, rounds: int,
                   seed: int) -> _MethodFit:
-    dfit = fit_davidson(fit_wins, tie_m)
+    dfit = fit_davidson(wins, fit_ties)
     theta, nu = dfit.theta, float(dfit.nu)
     if ci == "analytic":
-        return _MethodFit(theta, cov=analytic.fisher_cov_davidson(fit_wins, tie_m, theta, nu), nu=nu)
+        return _MethodFit(theta, cov=analytic.fisher_cov_davidson(wins, fit_ties, theta, nu), nu=nu)
     if ci == "bootstrap":
         samples, _ = bootstrap.bootstrap_theta(cells, theta, rounds=rounds, seed=seed, ties="davidson", prior=prior,
                                                s_hat=float(np.log(nu)))

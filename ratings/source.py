@@ -1,13 +1,29 @@
-"""The one I/O edge of the ratings: battles from a vote store or a battles file, filtered as asked."""
+"""The one I/O edge of the ratings: battles from a vote store or a battles file, filtered as asked.
+
+Every path that turns votes into numbers (rate, validate, export) selects its battles through
+:func:`select_battles`, so the same file or store gives the same votes whichever command reads it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# The source a store is ranked on unless --source says otherwise: judge and imported votes are other
+# datasets. A battles file is usually one dataset, so a file keeps every source unless asked.
+DEFAULT_SOURCE = "human"
+FILE_DEFAULT_SOURCE = "all"
+
+# A flag prefix that marks a vote whose answers revealed which model wrote them; FastChat drops such
+# battles because the vote is no longer blind.
+IDENTITY_LEAK = "identity_leak"
 
 
 @dataclass(frozen=True)
@@ -16,6 +32,8 @@ class LoadedBattles:
     origin: str  # "store" | "file"
     dropped_named: int  # named-mode votes left out of the ranking
     source_filter: str
+    dropped_flagged: int = 0  # identity-leak flagged votes left out
+    notes: list[str] = field(default_factory=list)
 
 
 def is_store(path: str | Path) -> bool:
@@ -26,11 +44,91 @@ def is_store(path: str | Path) -> bool:
         return fh.read(16) == SQLITE_MAGIC
 
 
-def load_battles(path: str | Path, *, source: str | None = None, include_named: bool = False) -> LoadedBattles:
-    """Battles to rate. ``source``: human | judge:NAME | judge: | import:NAME | all (store default: human).
+def _parse_flags(value: Any) -> list[str]:
+    """Flags as a list whatever the carrier: a list (JSONL), a JSON text (store, CSV) or empty."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value]
+    if isinstance(value, float) and np.isnan(value):
+        return []
+    text = str(value).strip()
+    if not text:
+        return []
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return [text]
+    if isinstance(parsed, list):
+        return [str(v) for v in parsed]
+    return [str(parsed)] if parsed else []
 
-    Named-mode votes (the voter saw the model names) are left out unless ``include_named``: they carry
-    brand bias, which is why Chatbot Arena ranks anonymous votes only.
+
+def source_mask(sources: pd.Series, source: str | None) -> np.ndarray:
+    """True where a battle's source matches ``source`` (None/"all": every one; "judge:": a prefix)."""
+    if source in (None, "all"):
+        return np.ones(len(sources), dtype=bool)
+    col = sources.astype(str)
+    keep = col.str.startswith(source) if source.endswith(":") else col == source
+    return keep.to_numpy()
+
+
+def named_mask(battles: pd.DataFrame) -> np.ndarray | None:
+    """True for named-mode votes, from ``mode`` (store, our exports) or ``anony`` (Chatbot Arena)."""
+    if "mode" in battles.columns:
+        return (battles["mode"].astype(str) == "named").to_numpy()
+    if "anony" in battles.columns:
+        return battles["anony"].astype(str).str.lower().isin(["false", "0"]).to_numpy()
+    return None
+
+
+def flagged_mask(battles: pd.DataFrame) -> np.ndarray | None:
+    """True for votes flagged with an identity leak; None when the frame has no ``flags`` column."""
+    if "flags" not in battles.columns:
+        return None
+    return np.array([any(f.startswith(IDENTITY_LEAK) for f in _parse_flags(v)) for v in battles["flags"]],
+                    dtype=bool)
+
+
+def select_battles(battles: pd.DataFrame, *, source: str | None = DEFAULT_SOURCE, include_named: bool = False,
+                   include_flagged: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """The battles that count, and notes on what was left out.
+
+    ``source``: None/"all" keeps every source, a prefix ending in ":" ("judge:") keeps that family, any
+    other name keeps that source. A frame without a ``source``/``mode``/``flags`` column keeps everything
+    on that axis (a plain model_a,model_b,winner file). Named-mode votes (brand bias) and votes flagged
+    ``identity_leak*`` (not blind) are left out unless asked for.
+    """
+    df = battles
+    notes: list[str] = []
+    if source not in (None, "all") and "source" in df.columns:
+        df = df.loc[source_mask(df["source"], source)]
+    if not include_named:
+        named = named_mask(df)
+        if named is not None and named.any():
+            notes.append(f"{int(named.sum())} named-mode vote(s) left out")
+            df = df.loc[~named]
+    if not include_flagged:
+        flagged = flagged_mask(df)
+        if flagged is not None and flagged.any():
+            notes.append(f"{int(flagged.sum())} vote(s) flagged {IDENTITY_LEAK} left out")
+            df = df.loc[~flagged]
+    return df.reset_index(drop=True), notes
+
+
+def _count(notes: list[str], what: str) -> int:
+    for n in notes:
+        if what in n:
+            return int(n.split()[0])
+    return 0
+
+
+def load_battles(path: str | Path, *, source: str | None = None, include_named: bool = False,
+                 include_flagged: bool = False) -> LoadedBattles:
+    """Battles to rate. ``source``: human | judge:NAME | judge: | import:NAME | all.
+
+    Default: DEFAULT_SOURCE for a store, every source for a file (a file is usually one dataset). Named
+    votes and identity-leak flagged votes are left out unless asked for (see :func:`select_battles`).
     """
     path = Path(path)
     if not path.exists():
@@ -39,37 +137,32 @@ def load_battles(path: str | Path, *, source: str | None = None, include_named: 
         from votes.store import VoteStore
 
         store = VoteStore(path)
-        src = source or "human"
-        df = store.battles_frame(source=src)
+        src = source or DEFAULT_SOURCE
+        raw = store.battles_frame(source=src)
         origin = "store"
-        if len(df) == 0:
+        if len(raw) == 0:
             have = ", ".join(f"{s} ({n})" for s, n in store.sources().items()) or "none"
             raise ValueError(f"{path}: no battles with source {src!r}; sources in the store: {have} "
                              "(choose one with --source, or --source all)")
     else:
         from votes.files import read_battles_file
 
-        df = read_battles_file(path)
+        raw = read_battles_file(path)
         origin = "file"
-        src = source or "all"
+        src = source or FILE_DEFAULT_SOURCE
         if src != "all":
-            if "source" not in df.columns:
+            if "source" not in raw.columns:
                 raise ValueError(f"{path}: --source {src} asked, but the file has no 'source' column")
-            col = df["source"].astype(str)
-            keep = col.str.startswith(src) if src.endswith(":") else col == src
-            df = df.loc[keep.to_numpy()].reset_index(drop=True)
-            if len(df) == 0:
+            raw = raw.loc[source_mask(raw["source"], src)].reset_index(drop=True)
+            if len(raw) == 0:
                 raise ValueError(f"{path}: no battles with source {src!r}")
-    dropped = 0
-    if not include_named:
-        named = None
-        if "mode" in df.columns:
-            named = (df["mode"].astype(str) == "named").to_numpy()
-        elif "anony" in df.columns:
-            named = (df["anony"].astype(str).str.lower().isin(["false", "0"])).to_numpy()
-        if named is not None and named.any():
-            dropped = int(named.sum())
-            df = df.loc[~named].reset_index(drop=True)
-            if len(df) == 0:
-                raise ValueError(f"{path}: all {dropped} battles are named-mode votes; pass --include-named")
-    return LoadedBattles(battles=df, origin=origin, dropped_named=dropped, source_filter=src)
+    df, notes = select_battles(raw, source=src, include_named=include_named, include_flagged=include_flagged)
+    if len(df) == 0:
+        hints = []
+        if not include_named and _count(notes, "named-mode"):
+            hints.append("--include-named")
+        if not include_flagged and _count(notes, IDENTITY_LEAK):
+            hints.append("--include-flagged")
+        raise ValueError(f"{path}: every battle was left out ({'; '.join(notes)}); pass {' / '.join(hints)}")
+    return LoadedBattles(battles=df, origin=origin, dropped_named=_count(notes, "named-mode"), source_filter=src,
+                         dropped_flagged=_count(notes, IDENTITY_LEAK), notes=notes)

@@ -41,6 +41,7 @@ class Side:
     name: str
     battles: pd.DataFrame | None = None
     ranking: RankingLike | None = None
+    notes: list[str] = field(default_factory=list)  # what loading left out (named, flagged votes)
 
 
 def rank_battles(battles: pd.DataFrame, bootstrap: int, seed: int) -> RankingLike:
@@ -118,7 +119,7 @@ class ValidationReport:
 
 def validate(reference: Side, candidate: Side, *, bootstrap: int = 1000, seed: int = 0) -> ValidationReport:
     """Compare ``candidate`` with ``reference`` (the ground truth, usually human votes)."""
-    notes: list[str] = []
+    notes: list[str] = [*reference.notes, *candidate.notes]
     ranks: dict[str, RankingLike] = {}
     for role, side in (("reference", reference), ("candidate", candidate)):
         if side.ranking is not None:
@@ -149,7 +150,12 @@ def validate(reference: Side, candidate: Side, *, bootstrap: int = 1000, seed: i
     if reference.battles is not None and candidate.battles is not None:
         agreement = vote_agreement(reference.battles, candidate.battles)
         if agreement is None:
-            notes.append("no pair (prompt_id, turn, model pair) was voted on by both sides: no per-vote agreement")
+            no_ids = [s.name for s in (reference, candidate) if "prompt_id" not in s.battles]
+            if no_ids:
+                notes.append(f"no prompt_id (or question_id) in {', '.join(no_ids)}: no per-vote agreement")
+            else:
+                notes.append("no pair (prompt_id, turn, model pair) was voted on by both sides: "
+                             "no per-vote agreement")
     for role, side in (("reference", reference), ("candidate", candidate)):
         if side.battles is None:
             continue

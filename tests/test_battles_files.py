@@ -57,3 +57,37 @@ def test_missing_column_empty_file_and_broken_json(tmp_path: Path) -> None:
     with pytest.raises(BattlesFileError, match="CSV line 3|line 3"):
         pd.DataFrame([ROWS[0], {**ROWS[1], "winner": "nope"}]).to_csv(tmp_path / "c.csv", index=False)
         read_battles_file(tmp_path / "c.csv")
+
+
+def test_arena_schema_files_get_the_store_columns(tmp_path: Path) -> None:
+    """question_id -> prompt_id and the last assistant turn -> answer_a/b, in JSONL and in CSV (where a
+    conversation is JSON text), so validation and style control read exported files."""
+    conv_a = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "A1"},
+              {"role": "user", "content": "more"}, {"role": "assistant", "content": "A2"}]
+    conv_b = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "B1"}]
+    df = pd.DataFrame({"model_a": ["x", "y"], "model_b": ["y", "x"], "winner": ["model_a", "tie"],
+                       "question_id": [81, "q2"], "conversation_a": [conv_a, None], "conversation_b": [conv_b, None]})
+    jsonl = tmp_path / "b.jsonl"
+    write_battles_file(df, jsonl)
+    csv = tmp_path / "b.csv"
+    flat = df.copy()
+    for c in ("conversation_a", "conversation_b"):
+        flat[c] = [None if v is None else json.dumps(v) for v in flat[c]]
+    write_battles_file(flat, csv)
+    for path in (jsonl, csv):
+        got = read_battles_file(path)
+        assert list(got["prompt_id"]) == ["81", "q2"], path
+        assert [None if pd.isna(v) else v for v in got["answer_a"]] == ["A2", None], path
+        assert [None if pd.isna(v) else v for v in got["answer_b"]] == ["B1", None], path
+    # Columns already there win: the store's own exports keep their answers.
+    own = df.assign(prompt_id=["p1", "p2"], answer_a=["mine", "mine2"])
+    write_battles_file(own, jsonl)
+    got = read_battles_file(jsonl)
+    assert list(got["prompt_id"]) == ["p1", "p2"] and list(got["answer_a"]) == ["mine", "mine2"]
+
+
+def test_csv_keeps_hash_like_ids_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    pd.DataFrame([{**ROWS[0], "judge": "1e23", "question_id": "007"}]).to_csv(path, index=False)
+    df = read_battles_file(path)
+    assert df["judge"].iloc[0] == "1e23" and df["question_id"].iloc[0] == "007"

@@ -123,7 +123,7 @@ def test_a_reply_echoing_every_label_gets_the_follow_up(api: Path, tmp_path: Pat
     b = _answers_file(tmp_path / "beta.jsonl", "beta", {"e1": "weak bubble"})
     out = tmp_path / "judgments.jsonl"
     assert main(["judge", "--answers-a", str(a), "--answers-b", str(b), "--prompts", str(prompts), "--judge",
-                 "fake-judge", "--models", str(api), "--out", str(out), "--quiet"]) == 0
+                 "fake-judge", "--models", str(api), "--out", str(out), "--no-store", "--quiet"]) == 0
     (record,) = map(json.loads, out.read_text().splitlines())
     # The first reply names all five labels (a conflict); the follow-up alone decides each game.
     assert [g["followup"] for g in record["games"]] == [True, True]

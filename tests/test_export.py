@@ -64,7 +64,9 @@ def test_ratings_csv_and_markdown_get_a_meta_sidecar(store: Path, tmp_path: Path
 
 def test_votes_jsonl_in_the_chatbot_arena_schema(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "votes.jsonl"
-    assert main(["export", "votes", "--db", str(store), "--out", str(out)]) == 0
+    # Every source and the named vote: the default selection is rate's (anonymous human votes).
+    assert main(["export", "votes", "--db", str(store), "--out", str(out), "--source", "all",
+                 "--include-named"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 72
     r = next(r for r in rows if r["question_id"] == "q0")
@@ -73,6 +75,7 @@ def test_votes_jsonl_in_the_chatbot_arena_schema(store: Path, tmp_path: Path) ->
     assert r["conversation_a"] == [{"role": "user", "content": "write function 0"},
                                    {"role": "assistant", "content": "def a0(): pass"}]
     assert r["judge"] == "v0" and r["anony"] is True and r["tstamp"] > 1.7e9
+    assert r["source"] == "human" and r["flags"] == []
     multi = next(r for r in rows if r["turn"] == 2)
     assert len(multi["conversation_a"]) == 4 and multi["anony"] is False
     assert multi["conversation_b"][1]["content"] == "B1"
@@ -90,19 +93,19 @@ def test_votes_parquet_folder_with_dataset_card(store: Path, tmp_path: Path) -> 
                  "--out", str(out)]) == 0
     table = pq.read_table(out / "battles.parquet")
     df = table.to_pandas()
-    assert len(df) == 65 and set(df["winner"]) == {"model_a", "model_b", "tie", "tie (bothbad)"}
+    assert len(df) == 64 and set(df["winner"]) == {"model_a", "model_b", "tie", "tie (bothbad)"}
     conv = df.loc[df["question_id"] == "q1", "conversation_b"].iloc[0]
     assert list(conv[1].values()) == ["assistant", "def b1(): pass"]
     card = (out / "README.md").read_text()
     assert "license: cc-by-4.0" in card and "path: battles.parquet" in card
-    assert "battles: 65" in card and "`conversation_a / conversation_b`" in card
+    assert "battles: 64" in card and "`conversation_a / conversation_b`" in card
 
 
 def test_votes_csv_flattens_conversations(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "votes.csv"
     assert main(["export", "votes", "--db", str(store), "--format", "csv", "--out", str(out)]) == 0
     df = pd.read_csv(out)
-    assert len(df) == 72
+    assert len(df) == 64  # anonymous human votes, as `rate` counts them
     assert json.loads(df.loc[df["question_id"] == "q3", "conversation_a"].iloc[0])[0]["role"] == "user"
 
 
@@ -112,8 +115,9 @@ def test_preferences_keep_decisive_human_votes_with_answers(store: Path, tmp_pat
     assert main(["export", "preferences", "--db", str(store), "--out", str(out)]) == 0
     said = capsys.readouterr().out
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    # 60 votes cycle a, b, a, tie, bothbad, a: 40 decisive; + 1 named decisive with answers.
-    assert len(rows) == 41
+    # 60 votes cycle a, b, a, tie, bothbad, a: 40 decisive. The named multi-turn vote is left out twice
+    # over: named by default, multi-turn always.
+    assert len(rows) == 40
     assert "10 ties" in said and "10 both-bad" in said and "4 without answer texts" in said
     r = next(r for r in rows if r["question_id"] == "q1")  # winner model_b
     assert (r["prompt"], r["chosen"], r["rejected"]) == ("write function 1", "def b1(): pass", "def a1(): pass")
@@ -129,3 +133,50 @@ def test_export_refuses_to_overwrite_and_bad_format(store: Path, tmp_path: Path,
     assert out.read_text() == "keep me" and "already exists" in capsys.readouterr().err
     assert main(["export", "votes", "--db", str(store), "--format", "md", "--out", str(tmp_path / "v.md")]) == 2
     assert "jsonl | csv | parquet" in capsys.readouterr().err
+
+
+def _export_votes_default(store: Path, out: Path) -> list[dict]:
+    assert main(["export", "votes", "--db", str(store), "--out", str(out)]) == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_every_export_selects_votes_as_rate_does(store: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    s = VoteStore(store)
+    s.add_many([Battle(model_a="qwen", model_b="smol", winner="model_b", prompt="leak", prompt_id=f"leak{i}",
+                       answer_a="I am Qwen", answer_b="b", flags=["identity_leak:model_a"]) for i in range(3)])
+    s.close()
+    rows = _export_votes_default(store, tmp_path / "v.jsonl")
+    assert len(rows) == 64 and {r["source"] for r in rows} == {"human"} and all(r["anony"] for r in rows)
+    assert "3 vote(s) flagged identity_leak left out" in capsys.readouterr().out
+    assert main(["export", "preferences", "--db", str(store), "--out", str(tmp_path / "p.jsonl"),
+                 "--include-named", "--include-flagged"]) == 0
+    said = capsys.readouterr().out
+    prefs = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(prefs) == 43 and "1 multi-turn votes left out" in said  # the named 2-turn vote never counts
+    assert main(["export", "votes", "--db", str(store), "--out", str(tmp_path / "f.jsonl"),
+                 "--include-flagged"]) == 0
+    flagged = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
+    assert [r["flags"] for r in flagged if r["question_id"] == "leak0"] == [["identity_leak:model_a"]]
+    # The flags survive the round trip: rating the export leaves them out again.
+    capsys.readouterr()
+    assert main(["rate", str(tmp_path / "f.jsonl"), "--format", "json"]) == 0
+    assert "3 vote(s) flagged identity_leak left out" in capsys.readouterr().err
+
+
+def test_export_ratings_reproduces_rate(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    opts = ["--anchor", "qwen=1200", "--min-battles", "5", "--ci", "bootstrap", "--bootstrap", "30", "--seed",
+            "4", "--prior", "2", "--ties", "davidson"]
+    out = tmp_path / "lb.json"
+    assert main(["export", "ratings", "--db", str(store), "--out", str(out), *opts]) == 0
+    capsys.readouterr()
+    assert main(["rate", str(store), "--format", "json", *opts]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    data = json.loads(out.read_text())
+    assert [r["model"] for r in data["leaderboard"]] == [r["model"] for r in printed]
+    for col in ("rating", "ci_low", "ci_high", "battles", "rank_ub"):
+        assert [r[col] for r in data["leaderboard"]] == pytest.approx([r[col] for r in printed])
+    assert next(r for r in data["leaderboard"] if r["model"] == "qwen")["rating"] == pytest.approx(1200)
+    assert data["settings"] == {"ties": "davidson", "bootstrap": 30, "seed": 4, "ci": "bootstrap",
+                                "anchor": {"model": "qwen", "rating": 1200.0}, "min_battles": 5, "prior": 2.0,
+                                "include_named": False, "include_flagged": False}

@@ -196,8 +196,10 @@ def test_codearena_judge_records_round_trip(tmp_path, db_path, capsys) -> None:
                       points=3, winner="model_a").to_record()
     f = write_jsonl(tmp_path / "judgments.jsonl", [record])
     rc, out, _ = cli(capsys, "import", "codearena-judgments", str(f), "--db", str(db_path))
-    assert rc == 0 and "source judge:qwen-judge: 2" in out
+    # One vote per judged pair, as `codearena duel` stores it: the two games are one judgment, not two votes.
+    assert rc == 0 and "source judge:qwen-judge: 1" in out
     df = VoteStore(db_path).battles_frame("judge:qwen-judge")
-    # Game 1 shows qwen as A and it wins; game 2 shows it as B and B wins: qwen both times.
-    assert sorted(zip(df["model_a"], df["model_b"], df["winner"], strict=True)) == [
-        ("qwen", "smollm", "model_a"), ("smollm", "qwen", "model_b")]
+    # Game 1 shows qwen as A and it wins; game 2 shows it as B and B wins: qwen wins the pair.
+    assert list(zip(df["model_a"], df["model_b"], df["winner"], strict=True)) == [("qwen", "smollm", "model_a")]
+    detail = json.loads(df["judge_detail"][0])
+    assert detail["points"] == 3 and [g["score"] for g in detail["games"]] == ["A>B", "B>>A"]

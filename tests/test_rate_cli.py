@@ -160,3 +160,42 @@ def test_csv_with_nan_winner(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["rate", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:line 3" in err and "winner is empty or NaN" in err
+
+
+def test_anchor_dropped_by_min_battles_in_one_group_is_a_note(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from votes.files import write_battles_file
+
+    syn = synthetic_battles(400, 3, seed=2).battles[["model_a", "model_b", "winner"]]
+    syn["category"] = "big"
+    # In "small", model-0 plays 2 battles: --min-battles 5 drops it there, so the anchor is absent.
+    small = pd.DataFrame({"model_a": ["model-1"] * 20 + ["model-0"] * 2,
+                          "model_b": ["model-2"] * 20 + ["model-1"] * 2,
+                          "winner": ["model_a", "model_b"] * 10 + ["model_a", "tie"], "category": "small"})
+    path = tmp_path / "b.jsonl"
+    write_battles_file(pd.concat([syn, small], ignore_index=True), path)
+    rows, err = run_json_err(capsys, str(path), "--by", "category", "--anchor", "model-0=1200", "--min-battles", "5")
+    big = {r["model"]: r["rating"] for r in rows if r["group"] == "big"}
+    assert big["model-0"] == pytest.approx(1200)
+    assert {r["model"] for r in rows if r["group"] == "small"} == {"model-1", "model-2"}
+    assert "anchor model-0 absent in this group: centred on 1000" in err
+    # Without groups an anchor that is left out is still an error, and says why.
+    assert main(["rate", str(tmp_path / "b.jsonl"), "--anchor", "model-0=1200", "--min-battles", "10000"]) == 2
+    assert "--min-battles" in capsys.readouterr().err
+
+
+def test_file_default_keeps_every_source_but_drops_flagged(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from votes.files import write_battles_file
+
+    df = pd.DataFrame({"model_a": ["a"] * 6, "model_b": ["b"] * 6,
+                       "winner": ["model_a", "model_b", "model_a", "tie", "model_b", "model_b"],
+                       "source": ["human", "human", "judge:x", "judge:x", "human", "judge:x"],
+                       "flags": [[], [], [], [], ["identity_leak:model_b"], ["identity_leak:model_a"]]})
+    path = tmp_path / "b.jsonl"
+    write_battles_file(df, path)
+    rows, err = run_json_err(capsys, str(path))
+    assert sum(r["battles"] for r in rows) == 2 * 4
+    assert "2 vote(s) flagged identity_leak left out" in err
+    rows = run_json(capsys, str(path), "--include-flagged", "--source", "judge:")
+    assert sum(r["battles"] for r in rows) == 2 * 3

@@ -51,3 +51,29 @@ def test_davidson_and_half_ties_agree_on_the_order() -> None:
     half = rate(syn.battles).table["model"].tolist()
     dav = rate(syn.battles, ties="davidson").table["model"].tolist()
     assert half == dav
+
+
+def test_prior_is_a_virtual_tie_and_does_not_pull_nu_down() -> None:
+    import pandas as pd
+
+    rows: list[dict[str, str]] = []
+
+    def add(a: str, b: str, winner: str, n: int) -> None:
+        rows.extend({"model_a": a, "model_b": b, "winner": winner} for _ in range(n))
+
+    # "a" never lost nor tied (its MLE is infinite: the prior is needed); b, c, d tie 9 times in 11.
+    add("a", "b", "model_a", 12)
+    add("a", "c", "model_a", 12)
+    for x, y in (("b", "c"), ("b", "d"), ("c", "d")):
+        add(x, y, "tie", 30)
+        add(x, y, "model_a", 5 if x == "b" else 0)
+        add(x, y, "model_b", 5 if y != "d" or x == "c" else 0)
+    battles = pd.DataFrame(rows)
+    without_a = rate(battles[battles["model_a"] != "a"], ties="davidson").nu
+    res = rate(battles, ties="davidson", prior=1.0)
+    assert any("prior" in n for n in res.notes)
+    # As decisive half-wins the prior pulled nu to ~7.3; as ties it leaves it near the tie-heavy data's nu.
+    assert res.nu == pytest.approx(without_a, rel=0.05)
+    assert rate(battles, ties="davidson", prior=3.0).nu >= res.nu
+    boot = rate(battles, ties="davidson", prior=1.0, bootstrap=50, seed=0)
+    assert boot.nu == pytest.approx(res.nu) and boot.table["ci_low"].notna().all()

@@ -15,6 +15,7 @@ import pytest
 
 from arena_ui.replay_config import write_replay_models
 from arena_ui.serve import ServeOptions, close, launch, make_arena
+from tests.fake_anthropic import FakeAnthropic
 from votes import VoteStore
 from votes.files import read_battles_file
 
@@ -163,6 +164,57 @@ def test_rate_limit_per_client(tmp_path, hard):
         assert "too many battles" in _battle(client, "/regenerate")[2]
 
 
+def test_follow_up_turns_count_against_the_battle_limit(tmp_path, shared_data):
+    mt = shared_data("mt-bench-answers")
+    toml = write_replay_models(tmp_path / "models.toml", mt / "model_answer", mt / "question.jsonl",
+                               ["gpt-4", "claude-v1"])
+    with running_arena(tmp_path, toml, mt / "question.jsonl", battles_per_minute=2) as (arena, url):
+        client = Client(url, verbose=False)
+        first = json.loads((mt / "question.jsonl").read_text().splitlines()[0])
+        assert "complete" in _battle(client, "/send", first["turns"][0])[2]  # battle 1
+        assert "complete" in _battle(client, "/send", first["turns"][1])[2]  # follow-up: battle 2
+        # a follow-up makes both models answer again: past the limit it is refused like a new battle
+        assert "too many battles" in _battle(client, "/send", "and now in Rust?")[2]
+
+
+def test_refused_votes_do_not_use_up_the_vote_limit(tmp_path, hard):
+    toml = write_replay_models(tmp_path / "models.toml", hard / "model_answer", hard / "question.jsonl", MODELS)
+    with running_arena(tmp_path, toml, hard / "question.jsonl", votes_per_minute=1) as (arena, url):
+        client = Client(url, verbose=False)
+        for _ in range(3):  # a stale tab clicking vote: refused, and not counted
+            assert "no live battle" in client.predict(api_name="/vote_a")[0]
+        prompt = client.predict("any", "any", api_name="/random_prompt")
+        _battle(client, "/send", prompt)
+        assert "Thanks" in client.predict(api_name="/vote_a")[0]
+        assert arena.store.count() == 1
+
+
+def test_provider_error_text_never_reaches_the_browser(tmp_path, hard, monkeypatch, caplog):
+    """An overloaded provider's error names its endpoint and maker: the client gets a fixed sentence, the
+    server log gets the detail with the model's name."""
+    monkeypatch.setenv("CODEARENA_TEST_ANTHROPIC_KEY", "test-key")
+    with FakeAnthropic(fail_first=[529] * 5) as fake:
+        extra = (f'[[models]]\nname = "remote-claude"\nbackend = "anthropic"\nmodel = "claude-remote-id"\n'
+                 f'base_url = "{fake.url}"\napi_key_env = "CODEARENA_TEST_ANTHROPIC_KEY"\nmax_retries = 0\n')
+        toml = write_replay_models(tmp_path / "models.toml", hard / "model_answer", hard / "question.jsonl",
+                                   MODELS[:1], extra=extra)
+        with running_arena(tmp_path, toml, hard / "question.jsonl") as (arena, url):
+            client = Client(url, verbose=False)
+            # a fixed prompt whose text and replayed answer mention no provider: any hit below is a leak
+            prompt = json.loads((hard / "question.jsonl").read_text().splitlines()[0])["turns"][0]["content"]
+            job = client.submit(prompt, api_name="/send")
+            job.result(timeout=60)
+            received = json.dumps(job.outputs(), default=str)
+            received += json.dumps(client.predict(api_name="/vote_a"), default=str)
+    status = job.outputs()[-1][2]
+    assert "Model " in status and "failed to answer (provider or server error); start a new battle" in status
+    host_port = fake.url.split("//")[1].rstrip("/")
+    for secret in (host_port, "HTTP 529", "Overloaded", "overloaded", "nthropic", "remote-claude", "claude-remote-id"):
+        assert secret not in received, secret
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "arena_ui.arena")
+    assert "remote-claude" in logged and "529" in logged
+
+
 @contextmanager
 def http_server_then_closed() -> Iterator[tuple[int, callable]]:
     """An HTTP server that answers the availability probe, and a function that shuts it (the port then
@@ -228,6 +280,7 @@ def test_leaderboard_is_served_from_the_cache(arena_app):
     assert set(board["headers"]) >= {"model", "rating", "ci_low", "ci_high", "rank_ub", "battles"}
     battles = dict(zip([r[1] for r in board["data"]], [r[6] for r in board["data"]], strict=True))
     assert sum(battles.values()) == 6
+    assert "categories with fewer than 20 votes are not shown" in tables[-1][1]
 
 
 def test_data_tab_downloads_load_as_chatbot_arena_battles(arena_app):
@@ -244,5 +297,8 @@ def test_data_tab_downloads_load_as_chatbot_arena_battles(arena_app):
     assert list(votes[["winner", "anony"]].iloc[0]) == ["tie (bothbad)", True]
     assert votes["conversation_a"].iloc[0][0] == {"role": "user", "content": prompt}
     assert len(read_battles_file(files[1])) == 1
+    # the leaderboard JSON is `codearena export ratings`'s: metadata around the rows (was a bare list)
     board = json.loads(Path(files[3]).read_text())
-    assert {r["model"] for r in board} == set(votes[["model_a", "model_b"]].iloc[0])
+    assert {r["model"] for r in board["leaderboard"]} == set(votes[["model_a", "model_b"]].iloc[0])
+    assert board["votes"] == 1 and board["method"] and board["ci_method"] and board["date"]
+    assert json.loads(Path(files[4]).read_text())["votes"] == 1  # the CSV's sidecar

@@ -61,6 +61,13 @@ def test_bad_weights_are_refused_with_the_reason():
     "As a language model developed by OpenAI, I cannot browse.",
     "I was trained by Google DeepMind.",
     "My name is Qwen and I will help.",
+    "my name is Llama",
+    "As an AI developed by OpenAI, I cannot run code.",
+    "I was trained by Google",
+    "I'm an AI assistant created by Anthropic.",
+    "I am a large language model, trained by Google.",
+    "As Gemini, I would write it like this.",
+    "OpenAI trained me on public code.",
 ])
 def test_self_identification_is_flagged(answer):
     assert find_identity_claim(answer) is not None
@@ -71,6 +78,14 @@ def test_self_identification_is_flagged(answer):
     "Use `anthropic.Anthropic()` to create a client.",
     "The Google style guide says to use 4 spaces.",
     "Phi is the golden ratio; Philadelphia is a city.",
+    # prose about models and makers, not about the speaker: the review's false positives
+    "First download the model from Hugging Face.",
+    "This script calls a language model from OpenAI via their API.",
+    "The embedding model by Google maps text to vectors.",
+    "I recommend the model from Hugging Face; I am using a model from OpenAI for the summary.",
+    "As a result, the Google API returns JSON.",
+    "As an OpenAI customer, you pay per token.",
+    "I'm a fan of meta-programming in Ruby.",
 ])
 def test_code_and_library_names_are_not_flagged(answer):
     assert find_identity_claim(answer) is None
@@ -78,8 +93,9 @@ def test_code_and_library_names_are_not_flagged(answer):
 
 def test_leak_flags_name_the_side_and_use_the_configured_names():
     assert leak_flags("fine", "Hello, I am smollm2-135m.", ["qwen", "smollm2-135m"]) == ["identity_leak:model_b"]
-    assert leak_flags("I'm Claude.", "developed by Anthropic", []) == ["identity_leak:model_a",
-                                                                       "identity_leak:model_b"]
+    assert leak_flags("I'm Claude.", "I was developed by Anthropic.", []) == ["identity_leak:model_a",
+                                                                              "identity_leak:model_b"]
+    assert leak_flags("I'm Claude.", "a library developed by Anthropic", []) == ["identity_leak:model_a"]
 
 
 # -- rate limit -----------------------------------------------------------------------------------------

@@ -307,3 +307,81 @@ def test_leaderboard_json_with_bootstrap_samples(tmp_path, capsys) -> None:
     bad.write_text(json.dumps([{**board[0], "bootstrap": [1.0]}, board[1]]), encoding="utf-8")
     rc, _, err = cli(capsys, "validate", "--reference", str(ref), "--candidate", str(bad))
     assert rc == 2 and "same number of bootstrap samples" in err
+
+
+# -- review fixes: files in the battle schema, and the same votes as `rate` ---------------------------------
+def _arena_store(db_path: Path) -> Path:
+    """Human votes with prompts and answers, plus named votes that disagree with them."""
+    from votes.record import Battle
+    from votes.store import VoteStore
+
+    rng = np.random.default_rng(5)
+    strength = {"m1": 2.0, "m2": 1.0, "m3": 0.0}
+    rows = []
+    for i in range(240):
+        a, b = rng.choice(list(strength), 2, replace=False)
+        p = 1 / (1 + np.exp(strength[b] - strength[a]))
+        rows.append(Battle(model_a=str(a), model_b=str(b), winner="model_a" if rng.random() < p else "model_b",
+                           prompt_id=f"p{i % 40}", prompt="write f", answer_a="a" * (i % 7 + 1),
+                           answer_b="b" * (i % 5 + 1)))
+    # Named votes that rank m3 first: they must not reach validation unless asked for.
+    rows += [Battle(model_a="m3", model_b="m1", winner="model_a", mode="named", prompt_id=f"n{i}")
+             for i in range(300)]
+    s = VoteStore(db_path)
+    s.add_many(rows)
+    s.close()
+    return db_path
+
+
+def test_validate_reads_exported_votes_and_plain_files(tmp_path, db_path, capsys) -> None:
+    _arena_store(db_path)
+    out = tmp_path / "out.jsonl"
+    assert main(["export", "votes", "--db", str(db_path), "--out", str(out)]) == 0
+    capsys.readouterr()
+    rc, stdout, err = cli(capsys, "validate", "--reference", str(out), "--candidate", str(out), "--bootstrap", "0",
+                          "--format", "json")
+    assert rc == 0, err
+    d = json.loads(stdout)
+    assert d["vote_agreement"]["pairs_matched"] > 0  # question_id matched as prompt_id
+    assert d["judge_biases"]["longer_answer_win_rate"]["reference"]["votes"] > 0  # answers from conversations
+    assert main(["rate", str(out), "--style-control", "--format", "json"]) == 0  # answers found there too
+    capsys.readouterr()
+    plain = tmp_path / "plain.csv"
+    pd.read_json(out, lines=True)[["model_a", "model_b", "winner"]].to_csv(plain, index=False)
+    rc, stdout, err = cli(capsys, "validate", "--reference", str(plain), "--candidate", str(plain), "--bootstrap",
+                          "0", "--format", "json")
+    assert rc == 0, err
+    d = json.loads(stdout)
+    assert d["vote_agreement"] is None and d["judge_biases"]["position_consistency"]["reference"] is None
+    assert any("no prompt_id" in n for n in d["notes"])
+
+
+def test_validate_leaves_named_votes_out_like_rate(db_path, capsys) -> None:
+    _arena_store(db_path)
+    rc, stdout, err = cli(capsys, "validate", "--reference", "human", "--candidate", "all", "--db", str(db_path),
+                          "--bootstrap", "0", "--format", "json")
+    assert rc == 0, err
+    d = json.loads(stdout)
+    assert [r["model"] for r in d["leaderboards"]["reference"]] == ["m1", "m2", "m3"]
+    assert d["ranking_agreement"]["kendall_tau"] == pytest.approx(1.0)
+    assert any("300 named-mode vote(s) left out" in n for n in d["notes"])
+    rc, stdout, err = cli(capsys, "validate", "--reference", "human", "--candidate", "all", "--db", str(db_path),
+                          "--bootstrap", "0", "--format", "json", "--include-named")
+    assert rc == 0, err
+    assert json.loads(stdout)["leaderboards"]["candidate"][0]["model"] == "m3"
+
+
+def test_validate_accepts_every_judge_prefix(db_path, capsys) -> None:
+    from votes.record import Battle
+    from votes.store import VoteStore
+
+    _arena_store(db_path)
+    s = VoteStore(db_path)
+    s.add_many([Battle(model_a="m1", model_b=m, winner="model_a", source=f"judge:{j}", prompt_id="p1")
+                for j in ("x", "y") for m in ("m2", "m3")] +
+               [Battle(model_a="m2", model_b="m3", winner="model_a", source="judge:x", prompt_id="p1")])
+    s.close()
+    rc, stdout, err = cli(capsys, "validate", "--reference", "human", "--candidate", "judge:", "--db", str(db_path),
+                          "--bootstrap", "0", "--format", "json")
+    assert rc == 0, err
+    assert [r["model"] for r in json.loads(stdout)["leaderboards"]["candidate"]] == ["m1", "m2", "m3"]

@@ -18,6 +18,7 @@ import pandas as pd
 from votes.record import WINNERS
 
 REQUIRED = ("model_a", "model_b", "winner")
+TEXT_COLUMNS = (*REQUIRED, "id", "question_id", "prompt_id", "judge", "voter", "source", "category", "language")
 
 
 class BattlesFileError(ValueError):
@@ -47,7 +48,8 @@ def read_battles_file(path: str | Path) -> pd.DataFrame:
         elif suffix == ".json":
             df = _read_json(path)
         elif suffix == ".csv":
-            df = pd.read_csv(path, dtype={"model_a": "string", "model_b": "string", "winner": "string"},
+            # Ids and hashes stay text: a voter hash like "1e23..." must not become a float.
+            df = pd.read_csv(path, dtype={c: "string" for c in TEXT_COLUMNS},
                              keep_default_na=True)
         elif suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
@@ -108,8 +110,40 @@ def _read_json(path: Path) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def _last_assistant(conversation: Any) -> str | None:
+    """The last assistant turn of an OpenAI-format conversation (a list, or its JSON text in a CSV)."""
+    if isinstance(conversation, str):
+        try:
+            conversation = json.loads(conversation)
+        except ValueError:
+            return None
+    if conversation is None or isinstance(conversation, float):
+        return None
+    for message in reversed(list(conversation)):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            content = message.get("content")
+            return None if content is None else str(content)
+    return None
+
+
+def _store_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Give a Chatbot Arena schema frame the store's column names, so every consumer (agreement, judge
+    biases, style control) reads files and stores alike: prompt_id from question_id, answer_a/b from the
+    last assistant turn of conversation_a/b. Columns already present are left as they are."""
+    if "prompt_id" not in df.columns and "question_id" in df.columns:
+        df["prompt_id"] = [None if pd.isna(q) else str(q) for q in df["question_id"]]
+    for side in ("a", "b"):
+        conv = f"conversation_{side}"
+        if f"answer_{side}" not in df.columns and conv in df.columns:
+            df[f"answer_{side}"] = [_last_assistant(c) for c in df[conv]]
+    return df
+
+
 def validate_battles(df: pd.DataFrame, origin: str | Path = "<battles>") -> pd.DataFrame:
-    """Check the Chatbot Arena columns; return the frame with model names as str and a clean index."""
+    """Check the Chatbot Arena columns; return the frame with model names as str and a clean index.
+
+    Files in the Chatbot Arena battle schema (question_id, conversation_a/b) also get the store's
+    prompt_id and answer_a/b columns."""
     path = Path(str(origin))
     if len(df) == 0:
         raise BattlesFileError(f"{origin}: no battles")
@@ -125,6 +159,7 @@ def validate_battles(df: pd.DataFrame, origin: str | Path = "<battles>") -> pd.D
     out = df.copy()
     for col in REQUIRED:
         out[col] = out[col].astype(str)
+    out = _store_columns(out)
     blank = (out["model_a"].str.strip() == "") | (out["model_b"].str.strip() == "")
     if blank.any():
         i = int(np.flatnonzero(blank.to_numpy())[0])

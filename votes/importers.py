@@ -17,15 +17,18 @@ so those votes are ``anonymous``; Chatbot Arena rows say so themselves (``anony`
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from votes.files import iter_json_lines
+from votes.files import BattlesFileError, iter_json_lines, read_battles_file
 from votes.record import SOURCE_RE, Battle, BattleError, import_id, text_hash
 from votes.store import VoteStore
 
@@ -64,10 +67,17 @@ class ImportReport:
     rejected: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)  # reason -> first row that had it
     sources: Counter[str] = field(default_factory=Counter)  # source -> battles produced
+    # Stored source -> rows whose id is already stored under that other source: ids are per row, not per
+    # source, so the store keeps the old vote; a second copy under the new source would count it twice.
+    conflicts: Counter[str] = field(default_factory=Counter)
 
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
+
+    def conflict_messages(self) -> list[str]:
+        return [f"{n} already stored under source {source} (ids are per row, not per source): delete them "
+                f"first or import into another DB" for source, n in sorted(self.conflicts.items())]
 
     def reject(self, rej: Rejection) -> None:
         self.rejected[rej.reason] += 1
@@ -80,6 +90,7 @@ class ImportReport:
             lines.append(f"  source {source}: {n}")
         for reason, n in self.rejected.most_common():
             lines.append(f"  rejected {n}: {reason} (first at {self.examples[reason]})")
+        lines += [f"  not imported: {m}" for m in self.conflict_messages()]
         return "\n".join(lines)
 
 
@@ -117,16 +128,67 @@ def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
             for lineno, row in iter_json_lines(path, ImportFormatError, lines=text.splitlines())]
 
 
-def expand_paths(path: Path) -> list[Path]:
-    """A file, or every .jsonl/.json file in a folder (model_answer/, model_judgment/<judge>/)."""
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")  # arena-battles only: what `codearena export votes` also writes
+
+
+def expand_paths(path: Path, fmt: str | None = None) -> list[Path]:
+    """A file, or every .jsonl/.json file in a folder (model_answer/, model_judgment/<judge>/); for
+    arena-battles also .csv/.parquet (an exported votes folder holds battles.parquet)."""
+    suffixes = (".jsonl", ".json", *(TABLE_SUFFIXES if fmt == "arena-battles" else ()))
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".jsonl", ".json") and p.is_file())
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
         if not files:
-            raise ImportFormatError(f"{path}: folder has no .jsonl or .json files")
+            raise ImportFormatError(f"{path}: folder has no {' or '.join(suffixes)} files")
         return files
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file or folder")
     return [path]
+
+
+def _plain(value: Any) -> Any:
+    """A DataFrame cell as JSON would give it: NaN/NA -> None, numpy arrays and scalars -> list/Python."""
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy array or scalar (Parquet lists)
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return None
+    try:
+        import pandas as pd
+
+        return None if pd.isna(value) else value
+    except (TypeError, ValueError):
+        return value
+
+
+def read_table_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Rows of a CSV or Parquet battles file, read by :func:`votes.files.read_battles_file` (which refuses
+    a file with a broken row as a whole, naming the row); CSV cells holding JSON lists (the conversations
+    ``export votes --format csv`` writes) come back as lists."""
+    try:
+        df = read_battles_file(path)
+    except BattlesFileError as exc:
+        raise ImportFormatError(str(exc)) from exc
+    csv = path.suffix.lower() == ".csv"
+    out = []
+    for i, row in enumerate(df.to_dict("records")):
+        rec = {str(k): _plain(v) for k, v in row.items()}
+        for k in ("conversation_a", "conversation_b"):
+            if isinstance(rec.get(k), str) and rec[k].lstrip().startswith("["):
+                try:
+                    rec[k] = json.loads(rec[k])
+                except json.JSONDecodeError:
+                    pass  # not a conversation; _conversation() ignores it
+        out.append((f"{path.name}:line {i + 2}" if csv else f"{path.name}: row {i}", rec))
+    return out
+
+
+def read_rows(path: Path, fmt: str) -> list[tuple[str, dict[str, Any]]]:
+    if fmt == "arena-battles" and path.suffix.lower() in TABLE_SUFFIXES:
+        return read_table_records(path)
+    return read_records(path)
 
 
 # -- row -> battle helpers --------------------------------------------------------------------------------
@@ -173,23 +235,67 @@ def _first_prompt(conv: list[dict[str, str]] | None) -> str | None:
 
 
 # -- formats ---------------------------------------------------------------------------------------------
+def _created_at(tstamp: Any) -> str | None:
+    """Arena ``tstamp`` (Unix seconds) as the store's ``created_at`` (ISO UTC, like votes.record.utc_now)."""
+    try:
+        ts = float(tstamp)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(ts):
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _flags(value: Any) -> list[str]:
+    """A row's flags (identity_leak, swapped, ...): a list, or the JSON text a CSV export holds."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return []
+    return [str(f) for f in value if f] if isinstance(value, list) else []
+
+
+def _anonymous(value: Any) -> bool:
+    # Missing means anonymous (Chatbot Arena's default); CSV may spell the flag as a string.
+    return value is None or value is True or str(value).strip().lower() not in ("false", "0")
+
+
 def parse_arena_battles(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Parsed]:
     """Chatbot Arena battle files: model_a, model_b, winner and optional question_id, judge, turn,
-    conversation_a/b, language, tstamp."""
-    source = opts.as_source or f"import:{opts.dataset}"
+    conversation_a/b, language, category, tstamp (-> created_at), anony; plus what ``codearena export
+    votes`` adds: ``source`` (kept unless --as-source is given), ``flags`` and ``id`` (kept, so a
+    re-import of an export adds nothing)."""
+    default_source = opts.as_source or f"import:{opts.dataset}"
     for index, (where, r) in enumerate(rows):
         qid, tstamp = r.get("question_id"), r.get("tstamp")
+        row_source = r.get("source")
+        ours = isinstance(row_source, str) and SOURCE_RE.match(row_source) is not None
+        source = opts.as_source or (row_source if ours else default_source)
         # Arena rows are unique by question_id (+ tstamp); rows with neither fall back to their position.
         key = (qid, tstamp, r.get("judge"), r.get("model_a"), r.get("model_b"), r.get("turn"),
                None if qid is not None or tstamp is not None else index)
+        row_id = r.get("id")
         conv_a, conv_b = _conversation(r.get("conversation_a")), _conversation(r.get("conversation_b"))
+        judge = r.get("judge")
+        if ours:
+            # Our export's judge column is already the voter hash, or the source name when there is none.
+            voter = None if judge is None or judge == row_source else str(judge)
+        else:
+            voter = text_hash(str(judge)) if judge is not None else None  # raw Arena user ids: hash only
+        extra: dict[str, Any] = {}
+        created_at = _created_at(tstamp)
+        if created_at is not None:
+            extra["created_at"] = created_at
         yield _battle(
             where, model_a=r.get("model_a"), model_b=r.get("model_b"), winner=r.get("winner"), source=source,
-            mode="anonymous" if r.get("anony", True) else "named", prompt_id=_str_or_none(qid),
-            prompt=_first_prompt(conv_a), language=_str_or_none(r.get("language")), turn=_turn(r.get("turn")),
+            mode="anonymous" if _anonymous(r.get("anony")) else "named", prompt_id=_str_or_none(qid),
+            prompt=_first_prompt(conv_a), category=_str_or_none(r.get("category")),
+            language=_str_or_none(r.get("language")), turn=_turn(r.get("turn")),
             answer_a=_last_reply(conv_a), answer_b=_last_reply(conv_b), conversation_a=conv_a,
-            conversation_b=conv_b, voter=text_hash(str(r["judge"])) if r.get("judge") is not None else None,
-            id=import_id(opts.dataset, *key),
+            conversation_b=conv_b, voter=voter, flags=_flags(r.get("flags")),
+            id=row_id if ours and isinstance(row_id, str) and row_id else import_id(opts.dataset, *key),
+            **extra,
         )
 
 
@@ -281,12 +387,82 @@ SCORE_WINNER = {"A>>B": "model_a", "A>B": "model_a", "B<A": "model_a", "B<<A": "
                 "B>A": "model_b", "B>>A": "model_b", "A<B": "model_b", "A<<B": "model_b"}
 
 
+def is_codearena_judgment(r: dict[str, Any]) -> bool:
+    """A record written by ``codearena duel``/``judge`` (serving.judge.Judgment.to_record): it has the
+    combined verdict (winner, points, error) and games that say whether they were swapped."""
+    games = r.get("games")
+    return (all(k in r for k in ("winner", "points", "error", "model_a", "model_b"))
+            and isinstance(games, list) and bool(games)
+            and all(isinstance(g, dict) and "swapped" in g for g in games))
+
+
+@functools.cache
+def _user_prompt_re() -> re.Pattern[str]:
+    from serving.judge import USER_TEMPLATE
+
+    parts = re.split(r"\{(question|answer_a|answer_b)\}", USER_TEMPLATE)
+    pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.*)" for i, p in enumerate(parts))
+    return re.compile(pattern, re.S)
+
+
+def _split_user_prompt(text: Any) -> tuple[str, str, str] | None:
+    """(question, answer in position A, answer in position B) from a game's user prompt, by the judge's own
+    template; None when it does not fit it."""
+    m = _user_prompt_re().fullmatch(text) if isinstance(text, str) else None
+    return (m["question"], m["answer_a"], m["answer_b"]) if m else None
+
+
+CUT_MARKER = "\n[... answer cut here: "  # serving.judge.truncate's marker: the judge saw only the start
+
+
+def parse_codearena_judgment(where: str, r: dict[str, Any], opts: ImportOptions) -> Parsed:
+    """One CodeArena judgment record -> the ONE battle ``codearena duel``/``judge --db`` store for it
+    (serving.judge.to_battle: combined winner, same id), so importing the JSONL after a duel adds nothing
+    and a pair's two games are not counted as separate votes. A record with an error is no vote."""
+    from serving.judge import battle_id
+
+    if r.get("error") is not None or r.get("winner") is None:
+        return Rejection(where, f"judgment has no verdict ({r.get('error') or 'no winner'})")
+    qid, judge = r.get("question_id"), r.get("judge")
+    if qid is None or not judge:
+        return Rejection(where, "judgment record without question_id or judge")
+    model_a, model_b, games = str(r["model_a"]), str(r["model_b"]), r["games"]
+    # The answers are not in the record; game 1 (not swapped) shows them in the template, model_a's as A.
+    first = next((g for g in games if not g.get("swapped")), None)
+    split = _split_user_prompt(first.get("user_prompt")) if first is not None else None
+    question = split[0] if split is not None else None
+    answer_a = answer_b = None
+    if split is not None and CUT_MARKER not in split[1] and CUT_MARKER not in split[2]:
+        answer_a, answer_b = split[1], split[2]
+        bid = battle_id(str(judge), model_a, model_b, str(qid), answer_a, answer_b)
+    else:
+        # Answers cut for the judge (or an unknown template): the exact answers, hence the duel's id, are
+        # unknown; key on what the judge saw, so at least a re-import of this file adds nothing.
+        bid = import_id(f"judge:{judge}", model_a, model_b, str(qid),
+                        *(text_hash(str(g.get("user_prompt", ""))) for g in games))
+    extra: dict[str, Any] = {}
+    created_at = _created_at(r.get("tstamp"))
+    if created_at is not None:
+        extra["created_at"] = created_at
+    return _battle(
+        where, model_a=model_a, model_b=model_b, winner=r["winner"],
+        source=opts.as_source or f"judge:{judge}", mode="anonymous", prompt_id=str(qid), prompt=question,
+        category=_str_or_none(r.get("category")),
+        language=_str_or_none(r.get("language")), answer_a=answer_a, answer_b=answer_b,
+        judge_detail={"points": r.get("points"), "games": games}, id=bid, **extra,
+    )
+
+
 def parse_codearena_judgments(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Parsed]:
-    """Arena-Hard ``model_judgment`` rows and CodeArena judge outputs: ``games`` with ``score`` labels
-    (``A>>B`` .. ``B>>A``). Game 1 puts the baseline (or ``model_a``) in position A; game 2 swaps the
-    positions. Each game is one battle, oriented as the judge saw it, so position bias stays measurable;
-    ``judge_detail`` keeps the label, its strength (``>>`` strong) and the game number."""
+    """CodeArena judge outputs (``codearena duel``/``judge`` JSONL): one battle per judged pair, as the duel
+    stores it (:func:`parse_codearena_judgment`). Arena-Hard ``model_judgment`` rows: ``games`` with
+    ``score`` labels (``A>>B`` .. ``B>>A``); game 1 puts the baseline (or ``model_a``) in position A, game 2
+    swaps the positions. Each Arena-Hard game is one battle, oriented as the judge saw it, so position bias
+    stays measurable; ``judge_detail`` keeps the label, its strength (``>>`` strong) and the game number."""
     for where, r in rows:
+        if is_codearena_judgment(r):
+            yield parse_codearena_judgment(where, r, opts)
+            continue
         qid, judge = r.get("question_id", r.get("uid")), r.get("judge")
         first_a = r.get("model_a") or r.get("baseline") or opts.baseline
         first_b = r.get("model_b") or r.get("model")
@@ -302,7 +478,7 @@ def parse_codearena_judgments(rows: Iterable[Row], opts: ImportOptions) -> Itera
                 yield Rejection(where, f"game {game_no} has no verdict label (score {score!r})")
                 continue
             label = m.group(1)
-            # CodeArena's judge marks each game; Arena-Hard's files rely on the order (game 2 swapped).
+            # Arena-Hard's files rely on the order: game 2 is the swapped one.
             swapped = bool(game.get("swapped")) if "swapped" in game else game_no % 2 == 0
             model_a, model_b = (first_b, first_a) if swapped else (first_a, first_b)
             yield _battle(
@@ -362,15 +538,51 @@ def check_options(fmt: str, opts: ImportOptions) -> None:
 Progress = Callable[[list[Row], str], Iterable[Row]]
 
 
+def _stored_sources(store: VoteStore, ids: list[str], chunk: int = 500) -> dict[str, str]:
+    """id -> source of those of ``ids`` already in the store."""
+    found: dict[str, str] = {}
+    for i in range(0, len(ids), chunk):
+        part = ids[i:i + chunk]
+        marks = ", ".join("?" for _ in part)
+        rows = store.db.query(f"SELECT id, source FROM battles WHERE id IN ({marks})", part)
+        found.update({row["id"]: row["source"] for row in rows})
+    return found
+
+
+def _game_prompts(detail: Any) -> list[Any] | None:
+    games = detail.get("games") if isinstance(detail, dict) else None
+    return [g.get("user_prompt") for g in games if isinstance(g, dict)] if isinstance(games, list) else None
+
+
+def _judged_before(store: VoteStore, battle: Battle) -> str | None:
+    """The id of a stored battle for the same judgment as ``battle`` (same judge source, question, models
+    and the very prompts the judge saw), for a CodeArena judgment whose answers were cut for the judge, so
+    that the duel's answer-hash id cannot be recomputed."""
+    prompts = _game_prompts(battle.judge_detail)
+    if battle.answer_a is not None or not prompts:
+        return None
+    rows = store.db.query("SELECT id, judge_detail FROM battles WHERE source = ? AND prompt_id = ? "
+                          "AND model_a = ? AND model_b = ?",
+                          [battle.source, battle.prompt_id, battle.model_a, battle.model_b])
+    for row in rows:
+        try:
+            detail = json.loads(row["judge_detail"]) if isinstance(row["judge_detail"], str) else None
+        except json.JSONDecodeError:
+            continue
+        if _game_prompts(detail) == prompts:
+            return str(row["id"])
+    return None
+
+
 def import_path(store: VoteStore, fmt: str, path: str | Path, opts: ImportOptions,
                 progress: Progress | None = None) -> ImportReport:
     """Import a file (or a folder of files) of format ``fmt`` into ``store``; ``progress(rows, file_name)``
     may wrap each file's rows (a tqdm bar)."""
     check_options(fmt, opts)
-    files = expand_paths(Path(path))
+    files = expand_paths(Path(path), fmt)
     report = ImportReport(format=fmt, files=[str(f) for f in files])
     for f in files:
-        records = read_records(f)
+        records = read_rows(f, fmt)
         report.read += len(records)
         rows = progress(records, f.name) if progress else records
         if fmt == "answers":
@@ -392,8 +604,21 @@ def import_path(store: VoteStore, fmt: str, path: str | Path, opts: ImportOption
             else:
                 seen.add(item.id)
                 battles.append(item)
-                report.sources[item.source] += 1
-        res = store.add_many(battles)
+        # Ids do not depend on the source, so a row stored before under another source (an import re-run
+        # with a different --as-source) would be skipped as "already present" while the store keeps the
+        # old source: say so instead of pretending the new source was applied.
+        stored = _stored_sources(store, [b.id for b in battles])
+        keep: list[Battle] = []
+        for b in battles:
+            if fmt == "codearena-judgments" and b.id not in stored and _judged_before(store, b) is not None:
+                report.skipped += 1  # the duel stored this judgment already, under its answer-hash id
+                report.sources[b.source] += 1
+            elif b.id in stored and stored[b.id] != b.source:
+                report.conflicts[stored[b.id]] += 1
+            else:
+                keep.append(b)
+                report.sources[b.source] += 1
+        res = store.add_many(keep)
         report.added += res.added
         report.skipped += res.skipped
     return report

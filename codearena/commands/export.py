@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from codearena.commands._common import add_db, db_path
+from codearena.commands.rate import add_rating_options, add_vote_filters
 
 HELP = "export the leaderboard, the votes (Chatbot Arena schema) or DPO preference pairs"
 DESCRIPTION = """Export what the arena collected.
@@ -16,7 +17,13 @@ DESCRIPTION = """Export what the arena collected.
   votes        battles in the Chatbot Arena schema as jsonl | csv | parquet; parquet writes a folder
                (PATH/battles.parquet + README.md dataset card) that datasets.load_dataset("parquet") reads
   preferences  decisive human votes as JSONL {prompt, chosen, rejected, ...} for TRL's DPO trainer;
-               ties, both-bad votes and votes without stored answers are excluded and counted
+               ties, both-bad votes, multi-turn votes (judged on the whole conversation, not one
+               answer) and votes without stored answers are excluded and counted
+
+Every export selects votes as `codearena rate` does: source human from a store (--source to change),
+every source from a battles file; named-mode votes and votes flagged identity_leak are left out unless
+--include-named / --include-flagged. `export ratings` takes rate's fit options, so it writes the table
+`rate` prints with the same options, and records them in its metadata.
 
 examples:
   codearena export ratings --format md --out leaderboard.md --bootstrap 100
@@ -35,18 +42,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=list(FORMATS), metavar="WHAT", help="ratings | votes | preferences")
     add_db(parser)
     parser.add_argument("--source", default=None, metavar="SRC",
-                        help="human | judge:NAME | judge: | import:NAME | all (default: human for ratings and "
-                        "preferences, all for votes)")
+                        help="human | judge:NAME | judge: | import:NAME | all (default: human from a store, "
+                        "all from a battles file, which is usually one dataset)")
     parser.add_argument("--format", default=None,
                         help="ratings: csv|json|md (default json); votes: jsonl|csv|parquet (default jsonl); "
                         "preferences: jsonl")
     parser.add_argument("--out", required=True, metavar="PATH", help="output file (a folder for votes parquet)")
     parser.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
-    parser.add_argument("--include-named", action="store_true", help="ratings: also use named-mode votes")
-    parser.add_argument("--ties", choices=["half", "davidson"], default="half", help="ratings: ties model")
-    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
-                        help="ratings: bootstrap rounds (default 0: analytic CIs)")
-    parser.add_argument("--seed", type=int, default=0, help="ratings: bootstrap seed")
+    add_vote_filters(parser)
+    ratings = parser.add_argument_group("ratings", "fit options, as in `codearena rate`")
+    add_rating_options(ratings)  # type: ignore[arg-type]  # an argument group takes add_argument alike
     parser.add_argument("--license", default="cc-by-4.0", help="votes parquet: license line of the dataset card")
 
 
@@ -69,21 +74,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_all(src: str, source: str | None):
+def _load(src: str, args: argparse.Namespace):
+    """The votes an export uses, selected as `codearena rate` selects them (ratings.source)."""
     from ratings.source import load_battles
 
-    return load_battles(src, source=source, include_named=True).battles
+    return load_battles(src, source=args.source, include_named=args.include_named,
+                        include_flagged=args.include_flagged)
 
 
 def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
+    from codearena.commands.rate import check_anchor, rating_settings
     from ratings.export import markdown_table, ratings_meta
     from ratings.leaderboard import rate
-    from ratings.source import load_battles
 
-    loaded = load_battles(src, source=args.source, include_named=args.include_named)
-    res = rate(loaded.battles, ties=args.ties, bootstrap=args.bootstrap, seed=args.seed)
+    settings = rating_settings(args)
+    loaded = _load(src, args)
+    check_anchor(loaded.battles, args.anchor, args.min_battles)
+    res = rate(loaded.battles, **settings)
+    recorded = {**settings, "anchor": None if args.anchor is None else {"model": args.anchor[0],
+                                                                         "rating": args.anchor[1]},
+                "include_named": args.include_named, "include_flagged": args.include_flagged}
     meta = ratings_meta(method=res.method, ci_method=res.ci_method, n_votes=res.n_battles,
-                        source=loaded.source_filter, models=len(res.models), notes=res.notes, nu=res.nu)
+                        source=loaded.source_filter, models=len(res.models), notes=[*loaded.notes, *res.notes],
+                        nu=res.nu, settings=recorded)
     table = res.table
     if fmt == "json":
         rows = json.loads(table.to_json(orient="records"))
@@ -101,31 +114,35 @@ def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
 def _votes(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
     from ratings.export import arena_records, dataset_card
 
-    records = arena_records(_load_all(src, args.source or "all"))
+    loaded = _load(src, args)
+    records = arena_records(loaded.battles)
     if fmt == "jsonl":
         records.to_json(out, orient="records", lines=True, force_ascii=False)
     elif fmt == "csv":
         flat = records.copy()
-        for c in ("conversation_a", "conversation_b"):
+        for c in ("conversation_a", "conversation_b", "flags"):
             flat[c] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in flat[c]]
         flat.to_csv(out, index=False)
     else:
         out.mkdir(parents=True, exist_ok=True)
         data_file = "battles.parquet"
         records.to_parquet(out / data_file, index=False)
-        (out / "README.md").write_text(dataset_card(records, data_file=data_file, source=args.source or "all",
+        (out / "README.md").write_text(dataset_card(records, data_file=data_file, source=loaded.source_filter,
                                                     license_id=args.license), encoding="utf-8")
-    print(f"wrote {out}: {len(records)} battles")
+    left_out = "".join(f"; {n}" for n in loaded.notes)
+    print(f"wrote {out}: {len(records)} battles{left_out}")
 
 
 def _preferences(src: str, args: argparse.Namespace, out: Path) -> None:
     from ratings.export import preference_pairs
 
-    source = args.source or "human"
-    prefs = preference_pairs(_load_all(src, source), human_only=source == "human")
+    loaded = _load(src, args)
+    # The source is already selected (human from a store by default); named votes are out unless asked.
+    prefs = preference_pairs(loaded.battles, human_only=False)
+    excluded = (f"{prefs.ties_excluded} ties, {prefs.bothbad_excluded} both-bad, {prefs.multi_turn_excluded} "
+                f"multi-turn votes left out, {prefs.missing_answers} without answer texts"
+                + "".join(f", {n}" for n in loaded.notes))
     if len(prefs.pairs) == 0:
-        raise ExportError(f"{src}: no preference pairs: {prefs.ties_excluded} ties, {prefs.bothbad_excluded} "
-                          f"both-bad, {prefs.missing_answers} decisive votes without answer texts")
+        raise ExportError(f"{src}: no preference pairs: {excluded}")
     prefs.pairs.to_json(out, orient="records", lines=True, force_ascii=False)
-    print(f"wrote {out}: {len(prefs.pairs)} preference pairs; excluded {prefs.ties_excluded} ties, "
-          f"{prefs.bothbad_excluded} both-bad, {prefs.missing_answers} without answer texts")
+    print(f"wrote {out}: {len(prefs.pairs)} preference pairs; excluded {excluded}")

@@ -12,17 +12,22 @@ HELP = "import vote datasets (Chatbot Arena, MT-bench, PandaLM, Arena-Hard judgm
 DESCRIPTION = """Import votes or answers into the vote store. Idempotent: importing the same file twice adds nothing.
 
 Formats:
-  arena-battles        Chatbot Arena battle files (JSON list or JSONL: model_a, model_b, winner, ...)
+  arena-battles        Chatbot Arena battle files (JSONL, JSON list, CSV or Parquet: model_a, model_b,
+                       winner, ...); reads back what `codearena export votes` writes, keeping each row's
+                       source, category, language and tstamp (as the vote time)
   mt-bench-human       MT-bench human judgments (question_id, judge, model_a, model_b, winner)
   pandalm              PandaLM test set (majority of annotator1..3); with --judge-file F --judge-name NAME
                        the judge's verdicts on the same pairs become judge:NAME battles (joined on idx)
-  codearena-judgments  Arena-Hard model_judgment / CodeArena judge outputs (games with A>>B .. B>>A labels;
+  codearena-judgments  CodeArena judge outputs (`codearena duel`/`judge` JSONL): one battle per judged pair,
+                       the same one `duel --db` stores (re-importing adds nothing; judgments with an error
+                       are rejected); Arena-Hard model_judgment files: one battle per game (A>>B .. B>>A,
                        game 2 has positions swapped); source judge:<judge named in each row>
   answers              FastChat / Arena-Hard model_answer JSONL files (a file or a model_answer/ folder)
 
 Provenance: imported human votes are stored with source import:<dataset> (dataset = the format name, or
 --dataset); say who voted with --as-source human or --as-source judge:NAME. PATH may be a folder: every
-.jsonl/.json file under it is imported.
+.jsonl/.json file under it is imported (arena-battles: .csv/.parquet too). Battle ids do not depend on the
+source: rows already stored under another source are not imported again under the new one (exit status 1).
 
 Example:
   codearena import pandalm testset-v1.json --judge-file gpt-3.5-turbo-testset-v1.json --judge-name gpt-3.5-turbo
@@ -33,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from votes.importers import ARENA_HARD_BASELINE, FORMATS  # light: stdlib + votes.record
 
     parser.add_argument("format", metavar="FORMAT", help=f"one of: {', '.join(FORMATS)}")
-    parser.add_argument("path", metavar="PATH", type=Path, help="file (JSON list or JSONL) or folder of files")
+    parser.add_argument("path", metavar="PATH", type=Path,
+                        help="file (JSONL or JSON list; arena-battles also CSV or Parquet) or folder of files")
     add_db(parser)
     parser.add_argument("--dataset", default=None,
                         help="dataset name used in battle ids and the source import:<dataset> (default: FORMAT)")
@@ -56,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                          judge_name=args.judge_name, baseline=args.baseline)
     # Before the store is created: a typo must not leave an empty DB behind.
     check_options(args.format, opts)
-    expand_paths(args.path)
+    expand_paths(args.path, args.format)
     store = VoteStore(db_path(args))
     try:
         report = import_path(store, args.format, args.path, opts,
@@ -65,4 +71,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(report.summary())
+    if report.conflicts:
+        # Not silent: the user asked for another source and did not get it for these rows.
+        for message in report.conflict_messages():
+            print(f"codearena import: {message}", file=sys.stderr)
+        return 1
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from codearena.commands._common import add_db
+from codearena.commands._common import add_db, db_path
 from codearena.commands.duel import DEFAULT_JUDGE, add_judge_options
 from codearena.commands.prompts import add_prompt_filters
 
@@ -16,7 +16,8 @@ ends in [[A>>B]], [[A>B]], [[A=B]], [[B>A]] or [[B>>A]] (one follow-up asks for 
 games combine as CodeArena does (strong = 2, weak = 1, summed; opposite verdicts cancel into a tie).
 
 Writes Arena-Hard-like judgment records (question_id, model_a, model_b, judge, games[score, judgment,
-user_prompt], winner) to --out, and with --db stores each verdict as a battle (source judge:JUDGE).
+user_prompt], winner) to --out, and stores each verdict as a battle (source judge:JUDGE) in the vote store
+(--db, default $CODEARENA_DB or ./codearena.db), as `codearena duel` does; --no-store writes --out only.
 A judgment with no verdict is an error, not a tie: recorded in --out, never stored, exit status 1.
 The default judge is {DEFAULT_JUDGE} (a built-in local model; its follow-up is grammar-constrained).
 
@@ -36,6 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="FILE",
                         help="judgments JSONL (default: judgment-A-vs-B-by-JUDGE.jsonl next to A.jsonl)")
     add_db(parser)
+    parser.add_argument("--no-store", action="store_true",
+                        help="write the judgments file only; store no battles (and reuse no stored verdicts)")
 
 
 def _model_of(path: str) -> tuple[str, dict[str, str]]:
@@ -83,7 +86,10 @@ def run(args: argparse.Namespace) -> int:
         Path(args.answers_a).parent / f"judgment-{model_a}-vs-{model_b}-by-{args.judge}.jsonl".replace("/", "__"))
     if not out.parent.is_dir():
         raise ValueError(f"output folder {out.parent} does not exist")
-    store = VoteStore(args.db) if args.db else None
+    if args.no_store and args.db:
+        raise ValueError("--no-store and --db contradict each other: drop one")
+    # The store the --db help promises (as duel uses it), unless asked not to store.
+    store = None if args.no_store else VoteStore(db_path(args))
     backend = make_backend(judge_spec)
 
     async def main() -> list:
@@ -98,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
     judgments = asyncio.run(main())
     write_judgments(out, judgments)
     print(f"{len(judgments)} judgments written to {out}")
-    print_results([pair_result(model_a, model_b, judgments)], args.judge, db=args.db)
+    print_results([pair_result(model_a, model_b, judgments)], args.judge,
+                  db=str(store.path) if store is not None else None)
     return report_errors(judgments)

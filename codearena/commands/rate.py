@@ -37,13 +37,18 @@ def _anchor(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected MODEL=ELO (e.g. gpt-4=1200), got {text!r}") from None
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source_path", metavar="SOURCE", help="vote store (SQLite) or battles file")
-    parser.add_argument("--source", default=None, metavar="SRC",
-                        help="which votes: human | judge:NAME | judge: (all judges) | import:NAME | all "
-                        "(store default: human; file default: all, filtered on its 'source' column)")
+def add_vote_filters(parser: argparse.ArgumentParser) -> None:
+    """--include-named / --include-flagged: the same vote selection wherever votes become numbers."""
     parser.add_argument("--include-named", action="store_true",
-                        help="also rate named-mode votes (left out by default: the voter saw the names)")
+                        help="also use named-mode votes (left out by default: the voter saw the names)")
+    parser.add_argument("--include-flagged", action="store_true",
+                        help="also use votes flagged identity_leak (left out by default: an answer revealed "
+                        "its model, so the vote was not blind)")
+
+
+def add_rating_options(parser: argparse.ArgumentParser) -> None:
+    """The fit options of a leaderboard, shared by `rate` and `export ratings` so an export can reproduce
+    the table `rate` prints."""
     parser.add_argument("--ties", choices=["half", "davidson"], default="half",
                         help="half: a tie is half a win each way (Chatbot Arena); davidson: Davidson's ties "
                         "model, reports its tie parameter nu (default: half)")
@@ -54,16 +59,52 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="CI method (default: bootstrap if --bootstrap N > 0, else analytic)")
     parser.add_argument("--anchor", type=_anchor, default=None, metavar="MODEL=ELO",
                         help="shift ratings so MODEL gets exactly ELO")
-    parser.add_argument("--style-control", action="store_true",
-                        help="control for answer style (length, headers, lists, bold, code blocks, code lines); "
-                        "needs answer_a/answer_b")
-    parser.add_argument("--by", choices=["category", "language"], default=None,
-                        help="one leaderboard per category or language")
     parser.add_argument("--min-battles", type=int, default=0, metavar="K",
                         help="leave out models with fewer than K battles (listed apart)")
     parser.add_argument("--prior", type=float, default=1.0, metavar="P",
                         help="virtual tied battles per compared pair, used only when a model never lost or "
                         "never won (default 1)")
+
+
+def rating_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of add_rating_options as rate() keyword arguments."""
+    if args.bootstrap < 0:
+        raise ValueError("--bootstrap must be >= 0")
+    return dict(ties=args.ties, bootstrap=args.bootstrap, seed=args.seed, anchor=args.anchor, ci=args.ci,
+                min_battles=args.min_battles, prior=args.prior)
+
+
+def rated_models(battles: Any, min_battles: int) -> set[str]:
+    """The models rate() keeps: those with at least ``min_battles`` battles (it drops the rest first)."""
+    import pandas as pd
+
+    counts = pd.concat([battles["model_a"], battles["model_b"]]).astype(str).value_counts()
+    return set(counts[counts >= min_battles].index)
+
+
+def check_anchor(battles: Any, anchor: tuple[str, float] | None, min_battles: int) -> None:
+    """Say why a top-level anchor cannot be used before fitting (rate() would only say it is missing)."""
+    if anchor is None or anchor[0] in rated_models(battles, min_battles):
+        return
+    if anchor[0] in rated_models(battles, 0):
+        raise ValueError(f"anchor model {anchor[0]!r} has fewer than --min-battles {min_battles} battles and is "
+                         "left out; lower --min-battles or anchor another model")
+    raise ValueError(f"anchor model {anchor[0]!r} is not among the rated models")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source_path", metavar="SOURCE", help="vote store (SQLite) or battles file")
+    parser.add_argument("--source", default=None, metavar="SRC",
+                        help="which votes: human | judge:NAME | judge: (all judges) | import:NAME | all "
+                        "(store default: human; file default: all, since a file is usually one dataset; "
+                        "filtered on its 'source' column)")
+    add_vote_filters(parser)
+    add_rating_options(parser)
+    parser.add_argument("--style-control", action="store_true",
+                        help="control for answer style (length, headers, lists, bold, code blocks, code lines); "
+                        "needs answer_a/answer_b")
+    parser.add_argument("--by", choices=["category", "language"], default=None,
+                        help="one leaderboard per category or language")
     parser.add_argument("--online-elo", action="store_true",
                         help="add an online Elo column (K=4, battle order) for comparison")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format")
@@ -77,17 +118,20 @@ def run(args: argparse.Namespace) -> int:
     from ratings.leaderboard import rate
     from ratings.source import load_battles
 
-    if args.bootstrap < 0:
-        raise ValueError("--bootstrap must be >= 0")
+    kwargs = {**rating_settings(args), "style_control": args.style_control}
     if args.plot and not args.plot.lower().endswith((".html", ".htm")):
         raise ValueError(f"--plot {args.plot}: expected an .html file name")
     if args.plot and args.by:
         raise ValueError("--plot draws one leaderboard; drop --by")
-    loaded = load_battles(args.source_path, source=args.source, include_named=args.include_named)
+    loaded = load_battles(args.source_path, source=args.source, include_named=args.include_named,
+                          include_flagged=args.include_flagged)
     battles = loaded.battles
     notes: list[str] = []
     if loaded.dropped_named:
         notes.append(f"{loaded.dropped_named} named-mode vote(s) left out (--include-named to keep them)")
+    if loaded.dropped_flagged:
+        notes.append(f"{loaded.dropped_flagged} vote(s) flagged identity_leak left out "
+                     "(--include-flagged to keep them)")
 
     groups: list[tuple[str | None, pd.DataFrame]] = [(None, battles)]
     if args.by:
@@ -97,16 +141,16 @@ def run(args: argparse.Namespace) -> int:
         groups = [(str(g), battles.loc[(col == g).to_numpy()].reset_index(drop=True))
                   for g in sorted(col.unique())]
 
-    kwargs = dict(ties=args.ties, bootstrap=args.bootstrap, seed=args.seed, anchor=args.anchor, ci=args.ci,
-                  min_battles=args.min_battles, style_control=args.style_control, prior=args.prior)
+    if args.by is None:
+        check_anchor(battles, args.anchor, args.min_battles)
     results: Results = []
     for name, frame in groups:
         group_kwargs = kwargs
-        if args.anchor and name is not None and not (frame["model_a"].eq(args.anchor[0]).any()
-                                                     or frame["model_b"].eq(args.anchor[0]).any()):
-            # A group the anchor model never played in keeps the default centring; say so.
+        # Checked against the models rate() keeps, not the raw frame: --min-battles can drop the anchor
+        # in one group, which must not abort the other groups.
+        if args.anchor and name is not None and args.anchor[0] not in rated_models(frame, args.min_battles):
             group_kwargs = {**kwargs, "anchor": None}
-            notes.append(f"{args.by} = {name}: anchor model {args.anchor[0]!r} absent, ratings centred on 1000")
+            notes.append(f"{args.by} = {name}: anchor {args.anchor[0]} absent in this group: centred on 1000")
         res = rate(frame, **group_kwargs)
         if args.online_elo:
             from ratings.elo import online_elo

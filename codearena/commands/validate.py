@@ -13,10 +13,15 @@ HELP = "compare two rankings (human votes vs an LLM judge): agreement, kappa, se
 DESCRIPTION = """Validate a candidate ranking against a reference ranking (usually human votes).
 
 REFERENCE and CANDIDATE are each one of:
-  a vote source in the store (--db): human, judge:NAME, import:NAME (e.g. import:pandalm)
-  a battles file (.jsonl/.json/.csv/.parquet with model_a, model_b, winner)
+  a vote source in the store (--db): human, judge:NAME, judge: (every judge), import:NAME (e.g.
+  import:pandalm) or all
+  a battles file (.jsonl/.json/.csv/.parquet with model_a, model_b, winner): every source in it (a file is
+  usually one dataset), or the Chatbot Arena battle schema that `codearena export votes` writes
   a leaderboard file (.csv/.json with model and rating or score; optional ci_low/ci_high, or, in JSON,
   a "bootstrap" list of sampled ratings per model)
+
+Named-mode votes and votes flagged identity_leak are left out on both sides, as `codearena rate` leaves
+them out, unless --include-named / --include-flagged.
 
 Reported: per-vote agreement with and without ties and Cohen's kappa on the pairs both voted on (Zheng et
 al. 2023), Spearman and Kendall tau between the two Bradley-Terry leaderboards, separability with 95% CI,
@@ -36,6 +41,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", required=True, metavar="R", help="ground truth: source, battles or leaderboard file")
     parser.add_argument("--candidate", required=True, metavar="C", help="ranking to validate: source or file")
     add_db(parser)
+    parser.add_argument("--include-named", action="store_true",
+                        help="also use named-mode votes (left out by default: the voter saw the names)")
+    parser.add_argument("--include-flagged", action="store_true",
+                        help="also use votes flagged identity_leak (left out by default: not blind)")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap replicates for the 95%% intervals (default 1000; 0 disables CIs)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -70,11 +79,23 @@ def _leaderboard_side(name: str, df: Any, path: Path):
     return Side(name=name, ranking=RankingLike(rating=rating, ci=ci, samples=samples))
 
 
-def load_side(spec: str, db: str):
+def _select(name: str, battles: Any, source: str | None, include_named: bool, include_flagged: bool):
+    """The votes of one side through the same rule `codearena rate` uses (ratings.source.select_battles)."""
+    from ratings.source import select_battles
+    from ratings.validate import Side
+
+    kept, notes = select_battles(battles, source=source, include_named=include_named,
+                                 include_flagged=include_flagged)
+    if kept.empty:
+        raise SourceError(f"{name}: every vote was left out ({'; '.join(notes)}); "
+                          "pass --include-named / --include-flagged")
+    return Side(name=name, battles=kept, notes=[f"{name}: {n}" for n in notes])
+
+
+def load_side(spec: str, db: str, *, include_named: bool = False, include_flagged: bool = False):
     """A --reference/--candidate value as a ratings.validate.Side."""
     import pandas as pd
 
-    from ratings.validate import Side
     from votes.files import read_battles_file, validate_battles
     from votes.record import SOURCE_RE
 
@@ -88,15 +109,23 @@ def load_side(spec: str, db: str):
         elif suffix == ".csv":
             df = pd.read_csv(path)
         else:
-            return Side(name=path.name, battles=read_battles_file(path))
+            df = read_battles_file(path)
         if {"model_a", "model_b", "winner"} <= set(df.columns):
-            return Side(name=path.name, battles=validate_battles(df, path) if suffix == ".csv" else read_battles_file(path))
+            if suffix == ".csv":
+                battles = validate_battles(df, path)
+            elif suffix == ".json":
+                battles = read_battles_file(path)
+            else:
+                battles = df  # read and validated above
+            # A file is usually one dataset: every source in it counts (as `codearena rate FILE`).
+            return _select(path.name, battles, None, include_named, include_flagged)
         if "model" in df.columns and ({"rating", "score"} & set(df.columns)):
             return _leaderboard_side(path.name, df, path)
         raise SourceError(f"{path}: neither battles (model_a, model_b, winner) nor a leaderboard (model, rating|score); "
                           f"columns: {', '.join(map(str, df.columns))}")
-    if not SOURCE_RE.match(spec):
-        raise SourceError(f"{spec!r}: no such file, and not a vote source (human, judge:NAME, import:NAME)")
+    if not (SOURCE_RE.match(spec) or spec in ("all", "judge:")):
+        raise SourceError(f"{spec!r}: no such file, and not a vote source (human, judge:NAME, judge:, import:NAME, "
+                          "all)")
     from votes.store import VoteStore
 
     if not Path(db).exists():
@@ -107,10 +136,11 @@ def load_side(spec: str, db: str):
         if battles.empty:
             known = ", ".join(f"{s} ({n})" for s, n in store.sources().items()) or "none"
             raise SourceError(f"{spec}: no votes with that source in {db}; sources there: {known}")
-        battles = attach_answers(battles, store.answers())
+        side = _select(spec, battles, spec, include_named, include_flagged)
+        side.battles = attach_answers(side.battles, store.answers())
     finally:
         store.close()
-    return Side(name=spec, battles=battles)
+    return side
 
 
 def attach_answers(battles, answers: list[dict[str, Any]]):
@@ -135,8 +165,9 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         raise SourceError("--bootstrap must be 0 or more")
     db = db_path(args)
-    report = validate(load_side(args.reference, db), load_side(args.candidate, db), bootstrap=args.bootstrap,
-                      seed=args.seed)
+    picks = {"include_named": args.include_named, "include_flagged": args.include_flagged}
+    report = validate(load_side(args.reference, db, **picks), load_side(args.candidate, db, **picks),
+                      bootstrap=args.bootstrap, seed=args.seed)
     d = report.to_dict()
     if args.html is not None:
         args.html.write_text(to_html(d), encoding="utf-8")
