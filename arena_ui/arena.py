@@ -100,15 +100,19 @@ class Arena:
         return PromptInfo(text=p.text, prompt_id=p.id, category=p.category, language=p.language)
 
     # -- battles ---------------------------------------------------------------------------------------
-    def open_battle(self, *, host: str, session: str, text: str, mode: str = "anonymous",
-                    models: tuple[str, str] | None = None) -> str:
-        """Start a battle: rate-limited, models sampled (anonymous) or given (named)."""
+    def _spend_battle(self, host: str, text: str) -> None:
+        """Every generation of two answers (a new battle or a follow-up turn) costs one battle of the limit."""
         if not text.strip():
             raise ArenaError("Type a prompt, or pick one, before sending.")
         try:
             self.battle_limiter.hit(host, "battles")
         except RateLimited as exc:
             raise ArenaError(str(exc)) from None
+
+    def open_battle(self, *, host: str, session: str, text: str, mode: str = "anonymous",
+                    models: tuple[str, str] | None = None) -> str:
+        """Start a battle: rate-limited, models sampled (anonymous) or given (named)."""
+        self._spend_battle(host, text)
         if models is None:
             not_ready = self.readiness()
             if not_ready:
@@ -129,12 +133,7 @@ class Arena:
     def add_turn(self, *, token: str | None, session: str, host: str, text: str) -> BattleSession:
         """A follow-up question in a complete battle: it makes both models answer again, so it costs the
         client one battle of its rate limit, exactly as a new battle does."""
-        if not text.strip():
-            raise ArenaError("Type a prompt, or pick one, before sending.")
-        try:
-            self.battle_limiter.hit(host, "battles")
-        except RateLimited as exc:
-            raise ArenaError(str(exc)) from None
+        self._spend_battle(host, text)
         try:
             return self.registry.add_turn(token or "", session, text)
         except VoteRefused as exc:

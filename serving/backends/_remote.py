@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
+from typing import Any
 
-from serving.backends.base import BackendError, ModelSpec
+from serving.backends._limits import LoopSemaphore, PerLoop
+from serving.backends.base import Backend, BackendError, ModelSpec
 
 # OpenAI-compatible local servers ignore the key, but the client refuses to start without one.
 NO_KEY = "not-needed"
@@ -65,3 +67,22 @@ def client_error(sdk: ModuleType, exc: Exception, *, spec: ModelSpec, base_url: 
     if partial:
         cause += f" (after {len(partial)} characters of the answer)"
     return BackendError(spec.name, cause, partial=partial)
+
+
+class RemoteBackend(Backend):
+    """What an HTTP-client backend holds: a concurrency limit and one client per event loop (the async
+    clients are bound to the loop that made them)."""
+
+    DEFAULT_BASE_URL = ""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self._limit = LoopSemaphore(spec.concurrency)
+        self._clients = PerLoop(self._make_client)
+
+    @property
+    def base_url(self) -> str:
+        return self.spec.base_url or self.DEFAULT_BASE_URL
+
+    def _make_client(self) -> Any:
+        raise NotImplementedError

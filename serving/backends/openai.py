@@ -8,22 +8,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from serving.backends._limits import LoopSemaphore, PerLoop
-from serving.backends._remote import api_key, client_error, key_problem, probe
-from serving.backends.base import Backend, BackendError, Completion, Message, ModelSpec, SamplingParams
+from serving.backends._remote import RemoteBackend, api_key, client_error, key_problem, probe
+from serving.backends.base import BackendError, Completion, Message, SamplingParams
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAIBackend(Backend):
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self._limit = LoopSemaphore(spec.concurrency)
-        self._clients = PerLoop(self._make_client)
-
-    @property
-    def base_url(self) -> str:
-        return self.spec.base_url or DEFAULT_BASE_URL
+class OpenAIBackend(RemoteBackend):
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
 
     def _make_client(self) -> Any:
         from openai import AsyncOpenAI
