@@ -18,11 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from ratings.export import arena_records
+from ratings.export import arena_records, flat_records
 from votes import VoteStore
 
 # Columns holding lists, written as JSON text in a CSV cell (as `codearena export votes --format csv` does).
-JSON_COLUMNS = ("conversation_a", "conversation_b", "flags")
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,6 @@ def arena_rows(store: VoteStore, source: str = "human") -> pd.DataFrame:
     return arena_records(store.battles_frame(source=source))
 
 
-def flat_for_csv(records: pd.DataFrame) -> pd.DataFrame:
-    """List columns as JSON text, None (no conversation stored) as an empty cell."""
-    flat = records.copy()
-    for col in JSON_COLUMNS:
-        if col in flat:
-            flat[col] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in flat[col]]
-    return flat
-
-
 def write_data_files(store: VoteStore, leaderboard: pd.DataFrame, meta: Mapping[str, Any] | None = None,
                      folder: str | Path | None = None) -> DataFiles:
     folder = Path(folder or tempfile.mkdtemp(prefix="codearena-data-"))
@@ -58,7 +48,7 @@ def write_data_files(store: VoteStore, leaderboard: pd.DataFrame, meta: Mapping[
                       folder / "codearena-leaderboard.csv", folder / "codearena-leaderboard.json",
                       folder / "codearena-leaderboard.csv.meta.json", len(votes))
     votes.to_json(paths.votes_jsonl, orient="records", lines=True, force_ascii=False)
-    flat_for_csv(votes).to_csv(paths.votes_csv, index=False)
+    flat_records(votes).to_csv(paths.votes_csv, index=False)
     meta = dict(meta or {})
     leaderboard.to_csv(paths.leaderboard_csv, index=False, float_format="%.2f")
     paths.leaderboard_meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")

@@ -112,6 +112,18 @@ def arena_records(battles: pd.DataFrame) -> pd.DataFrame:
     })[ARENA_COLUMNS]
 
 
+LIST_COLUMNS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags")
+
+
+def flat_records(records: pd.DataFrame) -> pd.DataFrame:
+    """Arena records for a flat format (CSV): list columns as JSON text, no conversation as an empty cell."""
+    flat = records.copy()
+    for col in LIST_COLUMNS:
+        if col in flat:
+            flat[col] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in flat[col]]
+    return flat
+
+
 def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> PreferenceSet:
     """Decisive votes as {prompt, chosen, rejected} rows (TRL's DPO "standard" format).
 

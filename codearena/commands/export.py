@@ -112,17 +112,14 @@ def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
 
 
 def _votes(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
-    from ratings.export import arena_records, dataset_card
+    from ratings.export import arena_records, dataset_card, flat_records
 
     loaded = _load(src, args)
     records = arena_records(loaded.battles)
     if fmt == "jsonl":
         records.to_json(out, orient="records", lines=True, force_ascii=False)
     elif fmt == "csv":
-        flat = records.copy()
-        for c in ("conversation_a", "conversation_b", "flags"):
-            flat[c] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in flat[c]]
-        flat.to_csv(out, index=False)
+        flat_records(records).to_csv(out, index=False)
     else:
         out.mkdir(parents=True, exist_ok=True)
         data_file = "battles.parquet"
