@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -59,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `codearena rate ... | head`: the reader left; that is not an error of ours. Point stdout at devnull
+        # so the interpreter's own flush at exit does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, OSError) as exc:
         # Our errors subclass ValueError with a message meant for the user; show it without a traceback.
         # Anything else (KeyError, TypeError, ...) is a bug of ours and keeps its traceback.

@@ -57,3 +57,21 @@ def test_serving_and_ratings_import_without_gradio() -> None:
         "sys.exit(1 if any(m == 'gradio' or m.startswith('gradio.') for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_piping_into_head_is_not_an_error() -> None:
+    from conftest import require_shared
+
+    # 500 Arena-Hard prompts: far more than a pipe buffer, so the writer meets the closed pipe.
+    questions = require_shared("arena-hard-v0.1/question.jsonl")
+    code = (
+        "import sys, subprocess\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'codearena', 'prompts', {str(questions)!r}, '--format', 'jsonl'],"
+        " stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+        "p.stdout.readline(); p.stdout.close()\n"
+        "err = p.stderr.read().decode(); rc = p.wait()\n"
+        "print(rc, repr(err))\n"
+        "sys.exit(0 if rc == 0 and 'Broken pipe' not in err and 'Traceback' not in err else 1)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -155,3 +155,24 @@ def test_answers_are_kept_per_model_and_question(db_path: Path) -> None:
     assert store.add_answers([{"model": "m", "question_id": "1", "turns": ["other"]}]).skipped == 1
     (row,) = store.answers("m")
     assert row["answer"] == "one" and row["turns"] == ["one", "two"] and row["question_id"] == "1"
+
+
+def test_read_only_opening_changes_nothing(tmp_path: Path) -> None:
+    foreign = tmp_path / "theirs.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    before = foreign.read_bytes()
+    with pytest.raises(StoreError, match="not a CodeArena vote store"):
+        VoteStore(foreign, read_only=True)
+    assert foreign.read_bytes() == before
+    with pytest.raises(StoreError, match="no vote store there"):
+        VoteStore(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_read_only_store_reads_but_cannot_write(db_path: Path) -> None:
+    VoteStore(db_path).add(vote())
+    reader = VoteStore(db_path, read_only=True)
+    assert reader.count() == 1 and len(reader.battles_frame()) == 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.add(vote(2))

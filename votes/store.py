@@ -95,12 +95,19 @@ class VoteStore:
     Safe to share between threads: each thread gets its own connection.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 30.0,
+                 read_only: bool = False) -> None:
+        """``read_only``: for commands that only read (rate, validate, export): the file must already be a
+        vote store, and nothing in it is changed: no schema created, no migration, no journal-mode switch."""
         self.path = Path(path if path is not None else default_db_path())
         self.busy_timeout_s = busy_timeout_s
+        self.read_only = read_only
         self._local = threading.local()
         self._check_file()
-        self._migrate()
+        if read_only:
+            self._check_readable_store()
+        else:
+            self._migrate()
 
     # -- connections -------------------------------------------------------------------------------
     def _check_file(self) -> None:
@@ -120,8 +127,11 @@ class VoteStore:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
                                    check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if self.read_only:
+                conn.execute("PRAGMA query_only = ON")
+            else:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
         return conn
 
@@ -162,6 +172,22 @@ class VoteStore:
     # -- schema ------------------------------------------------------------------------------------
     def schema_version(self) -> int:
         return int(self._connect().execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_readable_store(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            raise StoreError(f"{self.path}: no vote store there (votes are stored by serve, duel, judge, import)")
+        try:
+            current = self.schema_version()
+            tables = {r[0] for r in self._connect().execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot be read as SQLite ({exc})") from exc
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: written by a newer CodeArena (schema {current}, this release reads up to "
+                f"{SCHEMA_VERSION}); upgrade codearena to open it"
+            )
+        if "battles" not in tables:
+            raise StoreError(f"{self.path}: an SQLite file but not a CodeArena vote store (no battles table)")
 
     def _migrate(self) -> None:
         try:
