@@ -68,12 +68,13 @@ class Arena:
             usable, reason = backend.availability()
         except Exception as exc:  # noqa: BLE001 - one broken model must not stop the arena from starting
             self.status[name] = ModelStatus(name, False, str(exc))
-            log.warning("model %s unavailable: %s", name, exc)
+            # Debug only: the reason is kept in self.status, and whoever starts the arena lists it once.
+            log.debug("model %s unavailable: %s", name, exc)
             return
         self.backends[name] = backend
         self.status[name] = ModelStatus(name, usable, reason)
         if not usable:
-            log.warning("model %s unavailable: %s", name, reason)
+            log.debug("model %s unavailable: %s", name, reason)
 
     @property
     def usable_models(self) -> list[str]:

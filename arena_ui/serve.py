@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import socket
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ def make_arena(opts: ServeOptions) -> Arena:
 
     if opts.port < 0 or opts.port > 65535:
         raise ValueError(f"--port {opts.port}: not a TCP port")
+    # Before the models load (which can take a while): a busy port is the commonest reason serve cannot start.
+    check_port_free(opts.host, opts.port)
     config = ArenaConfig(
         models=load_models(opts.models), prompts=load_prompts(opts.prompts), db=opts.db,
         weights=parse_weights(opts.weights),
@@ -45,6 +48,33 @@ def make_arena(opts: ServeOptions) -> Arena:
     if not config.prompts:
         raise ValueError(f"--prompts {opts.prompts}: no prompts loaded")
     return Arena(config)
+
+
+class PortInUseError(OSError):
+    """The port cannot be bound; the message says which and what to do."""
+
+
+def port_in_use_message(host: str, port: int) -> str:
+    return f"port {port} on {host} is in use: choose another with --port"
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind and release (host, port) as the server will (SO_REUSEADDR, as uvicorn sets it, so a port left in
+    TIME_WAIT by a previous run does not count as busy); Gradio's own message for a busy port is about its
+    internal port range and GRADIO_SERVER_PORT, which says nothing to a `codearena serve` user."""
+    if port == 0:
+        return  # any free port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValueError(f"--host {host}: not an address this machine can bind ({exc.strerror})") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise PortInUseError(port_in_use_message(host, port)) from exc
 
 
 def _skip_absent_matplotlib() -> None:
@@ -64,8 +94,15 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True):
     arena.start()
     demo = build_app(arena)
     demo.queue(default_concurrency_limit=opts.concurrency, max_size=opts.queue_size)
-    demo.launch(server_name=opts.host, server_port=opts.port, prevent_thread_lock=True, css=CSS,
-                ssr_mode=False, quiet=True, footer_links=["api"], show_error=True)
+    try:
+        demo.launch(server_name=opts.host, server_port=opts.port, prevent_thread_lock=True, css=CSS,
+                    ssr_mode=False, quiet=True, footer_links=["api"], show_error=True)
+    except OSError as exc:
+        # Taken between check_port_free and now; Gradio's message names its own port range instead.
+        close(arena, demo)
+        if "Cannot find empty port" in str(exc):
+            raise PortInUseError(port_in_use_message(opts.host, opts.port)) from exc
+        raise
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
     print(f"CodeArena arena running on http://{host}:{opts.port}/ (bound to {opts.host}:{opts.port}; "
           f"{len(arena.usable_models)} of {len(arena.status)} models usable; votes in {arena.store.path})",
@@ -74,7 +111,9 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True):
         if not s.usable:
             print(f"  model {s.name} unavailable: {s.reason}", flush=True)
     if arena.readiness():
-        print(f"  warning: {arena.readiness()}", flush=True)
+        # Not arena.readiness() itself: it repeats the unavailable models listed just above.
+        print(f"  warning: battles need at least two usable models; {len(arena.usable_models)} of "
+              f"{len(arena.status)} are usable (the Battle tab says so until that changes)", flush=True)
     if block:
         try:
             threading.Event().wait()

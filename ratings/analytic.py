@@ -67,12 +67,8 @@ def fisher_cov_davidson(wins: np.ndarray, ties: np.ndarray, theta: np.ndarray, n
     return centre @ cov @ centre
 
 
-def normal_ci(theta: np.ndarray, cov: np.ndarray, anchor_index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """95% intervals on the log scale; with an anchor, of the difference to the anchor model."""
-    if anchor_index is None:
-        var = np.diag(cov)
-    else:
-        k = anchor_index
-        var = np.diag(cov) + cov[k, k] - 2.0 * cov[:, k]
-    se = np.sqrt(np.maximum(var, 0.0))
+def normal_ci(theta: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% intervals on the log scale. An anchor is a pure shift applied afterwards (not the variance of
+    the difference to the anchor model), so CI widths do not depend on which model is anchored."""
+    se = np.sqrt(np.maximum(np.diag(cov), 0.0))
     return theta - Z95 * se, theta + Z95 * se

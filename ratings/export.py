@@ -201,8 +201,55 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_id: str = "cc-by-4.0") -> str:
-    """README.md for an exported votes folder: the Hugging Face card header makes load_dataset find the file."""
+ARENA_DEFAULT_LICENSE = "cc-by-4.0"
+# Licenses of the datasets `codearena import` reads, by dataset name (prefix match, first hit wins).
+KNOWN_IMPORT_LICENSES: tuple[tuple[str, str], ...] = (
+    ("mt-bench-human", "cc-by-4.0"),
+    ("pandalm", "apache-2.0"),
+    ("arena-hard", "apache-2.0"),
+    ("mt-bench", "apache-2.0"),  # the MT-bench questions and pregenerated answers
+)
+
+
+def import_license(dataset: str) -> str | None:
+    """The known license of an imported dataset (``import:<dataset>`` without the prefix), else None."""
+    for prefix, license_id in KNOWN_IMPORT_LICENSES:
+        if dataset.startswith(prefix):
+            return license_id
+    return None
+
+
+def card_license(sources: list[str], license_id: str | None = None) -> tuple[str, list[str]]:
+    """The card's ``license:`` value and the sentences that explain it.
+
+    An explicit ``license_id`` wins. Votes collected by the arena itself (human, judge:*) default to
+    cc-by-4.0, which the operator should confirm. Imported datasets keep their own licenses, so a release
+    that includes them is ``other``, with each import's license listed (or "unknown, check the source").
+    """
+    imports = sorted({s.removeprefix("import:") for s in sources if s.startswith("import:")})
+    if license_id is not None:
+        return license_id, [f"License: {license_id} (set with --license) for the votes; the prompts and answers "
+                            "keep the licenses of their sources."]
+    if not imports:
+        return ARENA_DEFAULT_LICENSE, [
+            f"License: {ARENA_DEFAULT_LICENSE} for the votes, the default for votes collected by this arena; "
+            "the operator should confirm it (`--license` sets another). The prompts and answers keep the "
+            "licenses of their sources."]
+    lines = ["License: other. This release includes imported datasets, each under its own license:", ""]
+    lines += [f"- `import:{d}`: {import_license(d) or 'unknown, check the source'}" for d in imports]
+    if any(not s.startswith("import:") for s in sources):
+        lines.append(f"- votes collected by this arena (human, judge:*): {ARENA_DEFAULT_LICENSE} by default; "
+                     "the operator should confirm it")
+    return "other", lines
+
+
+def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_id: str | None = None) -> str:
+    """README.md for an exported votes folder: the Hugging Face card header makes load_dataset find the file.
+
+    ``license_id``: the card's license; None derives it from the votes' sources (see :func:`card_license`).
+    """
+    sources = sorted({str(s) for s in records["source"].dropna()}) if "source" in records.columns else []
+    header_license, license_lines = card_license(sources, license_id)
     winners = records["winner"].value_counts().to_dict()
     models = sorted(set(records["model_a"]) | set(records["model_b"]))
     fields = {
@@ -215,12 +262,12 @@ def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_
         "flags": "quality flags, e.g. identity_leak:model_a (an answer revealed its model)", "id": "vote id",
     }
     lines = [
-        "---", f"license: {license_id}", "configs:", "- config_name: default", "  data_files:",
+        "---", f"license: {header_license}", "configs:", "- config_name: default", "  data_files:",
         "  - split: train", f"    path: {data_file}", "---", "",
         "# CodeArena votes", "",
         f"Pairwise votes on code answers exported by `codearena export votes` (source filter: `{source}`), in the "
         "Chatbot Arena battle schema.", "",
-        f"License: {license_id} for the votes; the prompts and answers keep the licenses of their sources.", "",
+        *license_lines, "",
         "## Counts", "",
         f"- battles: {len(records)}",
         f"- models: {len(models)} ({', '.join(models)})",

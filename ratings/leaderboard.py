@@ -24,6 +24,12 @@ LEADERBOARD_COLUMNS = ["model", "rating", "ci_low", "ci_high", "rank", "rank_ub"
 TIES = ("half", "davidson")
 CI_METHODS = ("bootstrap", "analytic", "none")
 DEFAULT_PRIOR = 1.0
+# Below this many battles a model's CI (analytic or bootstrap) is not trustworthy: the output says so.
+FEW_BATTLES = 10
+
+
+class NoBattlesLeftError(ValueError):
+    """--min-battles left nothing to rate (a caller rating groups reports the group and goes on)."""
 
 
 @dataclass
@@ -121,8 +127,16 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
         notes.append(f"{int(low.sum())} model(s) under {min_battles} battles left out: "
                      + ", ".join(excluded["model"]))
         if len(battles) == 0:
-            raise ValueError(f"no battles left after removing models with fewer than {min_battles} battles")
+            raise NoBattlesLeftError(f"no battles left after removing models with fewer than {min_battles} "
+                                     "battles")
         enc = encode(battles)
+    if ci != "none":
+        kept = tallies(enc)
+        few = [m for m, b in zip(enc.models, kept.battles, strict=True) if b < FEW_BATTLES]
+        if few:
+            # A handful of battles can give a zero-width interval (e.g. two ties): that is not certainty.
+            notes.append(f"CIs from very few battles are unreliable: {', '.join(few)} "
+                         f"{'has' if len(few) == 1 else 'have'} fewer than {FEW_BATTLES} battles")
     cells = aggregate(enc)
     w_all, t_all = cell_matrices(cells)
     comps = graph.components(w_all + w_all.T + t_all, enc.models)
@@ -173,15 +187,17 @@ def _fit_component(battles: pd.DataFrame, enc: Encoded, cells: Cells | None, *, 
         method = _fit_half(cells, wins, fit_wins, tie_m, prior=use_prior, ci=ci, rounds=rounds, seed=seed)
     theta, cov, samples_theta = method.theta, method.cov, method.samples
 
-    rating = anchor_shift(to_elo(theta), enc.models, anchor)
+    # --anchor is a pure shift (as in Chatbot Arena): one constant, from the point estimate, moves the
+    # ratings, the CI bounds and every bootstrap round alike, so CI widths do not depend on the anchor.
+    unshifted = to_elo(theta)
+    rating = anchor_shift(unshifted, enc.models, anchor)
+    shift = float(rating[0] - unshifted[0]) if len(rating) else 0.0
     samples = None
     if samples_theta is not None:
-        samples = anchor_shift(to_elo(samples_theta), enc.models, anchor)
+        samples = to_elo(samples_theta) + shift
         lo, hi = bootstrap.percentile_ci(samples)
     elif cov is not None:
-        k = enc.models.index(anchor[0]) if anchor is not None else None
-        lo_t, hi_t = analytic.normal_ci(theta, cov, k)
-        shift = rating - to_elo(theta)
+        lo_t, hi_t = analytic.normal_ci(theta, cov)
         lo, hi = to_elo(lo_t) + shift, to_elo(hi_t) + shift
     else:
         lo = hi = np.full(len(theta), np.nan)
@@ -245,6 +261,14 @@ def _fit_style(battles: pd.DataFrame, enc: Encoded, *, prior: float, ci: str, ro
     return _MethodFit(sfit.theta, cov=cov, style=table)
 
 
+RANK_TOL = 1e-9  # ratings closer than this are equal (fits of symmetric data differ in the last bits)
+
+
+def competition_rank(rating: np.ndarray, tol: float = RANK_TOL) -> np.ndarray:
+    """1 + the number of models with a strictly higher rating: equal ratings share a rank (1, 1, 3)."""
+    return 1 + (rating[None, :] > rating[:, None] + tol).sum(axis=1)
+
+
 def rank_upper_bound(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
     """Chatbot Arena's rank: 1 + the number of models whose lower bound is above this model's upper bound."""
     return 1 + (ci_low[None, :] > ci_high[:, None]).sum(axis=1)
@@ -263,7 +287,7 @@ def _assemble(enc: Encoded, fits: list[_ComponentFit], comps: list[list[str]], w
             "battles": counts.battles[idx], "wins": counts.wins[idx], "losses": counts.losses[idx],
             "ties": counts.ties[idx], "component": k + 1, "_theta": fit.theta,
         }).sort_values(["rating", "model"], ascending=[False, True], ignore_index=True)
-        part["rank"] = np.arange(1, len(part) + 1)
+        part["rank"] = competition_rank(part["rating"].to_numpy())
         if ci == "none":
             part["rank_ub"] = part["rank"]
         else:

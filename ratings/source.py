@@ -36,10 +36,18 @@ class LoadedBattles:
     notes: list[str] = field(default_factory=list)
 
 
+# A path with one of these suffixes is meant as a vote store: it is opened as one, so a file that is not
+# SQLite gets the store's "not an SQLite database" error, not "unknown battles format '.db'".
+STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
 def is_store(path: str | Path) -> bool:
+    """True for an SQLite file (by its magic bytes) or a path named like a store (STORE_SUFFIXES)."""
     p = Path(path)
     if not p.is_file():
         return False
+    if p.suffix.lower() in STORE_SUFFIXES:
+        return True
     with open(p, "rb") as fh:
         return fh.read(16) == SQLITE_MAGIC
 
@@ -136,12 +144,20 @@ def load_battles(path: str | Path, *, source: str | None = None, include_named: 
     if is_store(path):
         from votes.store import VoteStore
 
-        store = VoteStore(path)
-        src = source or DEFAULT_SOURCE
-        raw = store.battles_frame(source=src)
+        # Read-only: rating, validating or exporting must never create or migrate a store.
+        store = VoteStore(path, read_only=True)
+        try:
+            src = source or DEFAULT_SOURCE
+            raw = store.battles_frame(source=src)
+            have_sources = store.sources() if len(raw) == 0 else {}
+        finally:
+            store.close()
         origin = "store"
         if len(raw) == 0:
-            have = ", ".join(f"{s} ({n})" for s, n in store.sources().items()) or "none"
+            if not have_sources:
+                # No other source to suggest: pointing at --source would send the user on a useless search.
+                raise ValueError(f"{path}: the store has no battles yet")
+            have = ", ".join(f"{s} ({n})" for s, n in have_sources.items())
             raise ValueError(f"{path}: no battles with source {src!r}; sources in the store: {have} "
                              "(choose one with --source, or --source all)")
     else:

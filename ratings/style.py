@@ -73,8 +73,8 @@ def style_columns(battles: pd.DataFrame) -> pd.DataFrame:
     missing = battles["answer_a"].isna() | battles["answer_b"].isna()
     if missing.any():
         i = int(np.flatnonzero(missing.to_numpy())[0])
-        raise StyleError(f"style control needs the answers: row {i} and {int(missing.sum())} rows in all have no "
-                         "answer_a/answer_b text")
+        raise StyleError(f"style control needs the answers: {int(missing.sum())} of {len(battles)} battles have no "
+                         f"answer_a/answer_b text (first: row {i})")
     out = {}
     for side in ("a", "b"):
         counts = pd.DataFrame([answer_style(t) for t in battles[f"answer_{side}"]])

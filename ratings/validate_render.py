@@ -9,6 +9,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
+# Says what the number is: "separability, reference (95% CI)" read as a CI of the separability.
+SEPARABILITY = "separability (share of pairs with non-overlapping 95% CIs)"
+
 
 def _f(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -35,8 +38,8 @@ def summary_rows(d: dict[str, Any]) -> list[tuple[str, str]]:
         ("models ranked by both", str(len(d["models"]))),
         ("Spearman rho", _f(ra["spearman"])),
         ("Kendall tau", _f(ra["kendall_tau"])),
-        ("separability, reference (95% CI)", _f(d["separability"].get("reference"))),
-        ("separability, candidate (95% CI)", _f(d["separability"].get("candidate"))),
+        (f"{SEPARABILITY}, reference", _f(d["separability"].get("reference"))),
+        (f"{SEPARABILITY}, candidate", _f(d["separability"].get("candidate"))),
         ("agreement with 95% CI", _f(d["confidence_agreement"])),
         ("pair-rank Brier score", _f(d["brier_score"])),
     ]

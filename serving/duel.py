@@ -203,6 +203,37 @@ def pair_result(model_a: str, model_b: str, judgments: Sequence[Judgment]) -> Pa
                       {c: summarize(js) for c, js in sorted(groups.items())})
 
 
+def unusable_models(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *,
+                    judge: str, answers_dir: str | os.PathLike[str], store: Any | None,
+                    baseline: str | None = None) -> list[tuple[str, str]]:
+    """(model, reason) for each model the duel needs but cannot use now (``Backend.availability``), so a
+    missing API key stops the duel before anything runs instead of ending it with nothing judged. The judge
+    is always needed; a competitor only when some of its answers are not cached yet (a re-run over
+    cached answers needs no key for it)."""
+    from serving.backends import make_backend
+
+    out: list[tuple[str, str]] = []
+    for name in dict.fromkeys([*models, *([baseline] if baseline else []), judge]):
+        if name != judge:
+            have = cached_answers(name, answers_dir, store)
+            if all(p.id in have for p in prompts):
+                continue
+        ok, reason = make_backend(specs[name]).availability()
+        if not ok:
+            out.append((name, reason or "unavailable"))
+    return out
+
+
+def check_usable(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
+                 answers_dir: str | os.PathLike[str], store: Any | None, baseline: str | None = None) -> None:
+    """Raise :class:`DuelError` naming every model of :func:`unusable_models` and why."""
+    bad = unusable_models(specs, models, prompts, judge=judge, answers_dir=answers_dir, store=store,
+                          baseline=baseline)
+    if bad:
+        raise DuelError("; ".join(f"{'judge' if name == judge else 'model'} {name!r} is not usable: {reason}"
+                                  for name, reason in bad))
+
+
 async def run_duel(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
                    store: Any, answers_dir: str | os.PathLike[str], baseline: str | None = None,
                    max_tokens: int | None = None, judge_max_tokens: int | None = None,

@@ -11,6 +11,7 @@ import ast
 import json
 import os
 import random
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -85,7 +86,8 @@ def load_prompts(
     Hugging Face hub through ``$HF_ENDPOINT``, cached), or a path to a CodeArena JSONL/Parquet, Arena-Hard
     or MT-bench ``question.jsonl``. ``levels``: CodeArena's ``tasktype_to_levels.json``, which maps a row's
     fine task type to its (category, subcategory) when the row does not carry them itself.
-    Filters compare case-insensitively; ``category`` matches the category or the subcategory.
+    Filters compare case-insensitively; ``category`` matches the category or the subcategory, whole or as
+    whole words of it (see :func:`category_matches`).
     ``seed`` shuffles with a private RNG (same seed, same prompts); without it the file order is kept.
     """
     if limit is not None and limit < 1:
@@ -105,7 +107,7 @@ def filter_prompts(
     out = []
     want_lang = canonical_language(language) if language else None
     for p in prompts:
-        if category and category.casefold() not in {(p.category or "").casefold(), (p.subcategory or "").casefold()}:
+        if category and not category_matches(category, p):
             continue
         if want_lang and canonical_language(p.language or "") != want_lang:
             continue
@@ -113,6 +115,18 @@ def filter_prompts(
             continue
         out.append(p)
     return out
+
+
+def category_matches(wanted: str, prompt: Prompt) -> bool:
+    """``wanted`` names the prompt's category or subcategory, or is a whole word (or words) of it, ignoring
+    case: Arena-Hard's clusters are long titles ("Python Coding Challenges"), so a user asking for "coding"
+    means those. Whole words only, so "coding" does not pick "Subtitle Encoding and Conversion"."""
+    want = wanted.strip().casefold()
+    if not want:
+        return True
+    pattern = re.compile(rf"(?<!\w){re.escape(want)}(?!\w)")
+    return any(want == name.casefold() or pattern.search(name.casefold())
+               for name in (prompt.category, prompt.subcategory) if name)
 
 
 def canonical_language(name: str) -> str:

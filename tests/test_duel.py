@@ -64,6 +64,11 @@ class FakeAPI(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append(body)
+        if body["model"] == "model-broken":  # a served model that fails every request
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         text = fake_reply(body)
         self._send({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                     "choices": [{"index": 0, "finish_reason": "stop",
@@ -83,7 +88,11 @@ def api(tmp_path: Path) -> Iterator[Path]:
     toml.write_text("".join(
         f'[[models]]\nname = "{name}"\nbackend = "openai"\nmodel = "{model}"\nbase_url = "{url}"\n'
         f"max_retries = 0\ntimeout_s = 20\n\n"
-        for name, model in (("fake-judge", "judge-model"), ("good", "model-good"), ("meh", "model-meh"))))
+        for name, model in (("fake-judge", "judge-model"), ("good", "model-good"), ("meh", "model-meh"),
+                            ("broken", "model-broken")))
+        # Remote API models whose key is not set: listed, but not usable.
+        + "".join(f'[[models]]\nname = "{name}"\nbackend = "openai"\nmodel = "m"\n'
+                  f'api_key_env = "CODEARENA_TEST_NO_SUCH_KEY"\n\n' for name in ("keyless", "keyless-judge")))
     try:
         yield toml
     finally:
@@ -194,7 +203,8 @@ def test_judge_bad_input(api: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
 
     assert main(["judge", "--prompts", prompts, "--models", str(api), "--judge", "gpt-99",
                  "--answers-a", str(a), "--answers-b", str(b)]) == 2
-    assert "unknown model 'gpt-99'; known models: fake-judge, good, meh" in capsys.readouterr().err
+    assert "unknown model 'gpt-99'; known models: fake-judge, good, meh, broken, keyless, keyless-judge" in (
+        capsys.readouterr().err)
 
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"question_id": "q1", "model_id": "m", "choices": [{"turns": ["x"]}]}\n{oops\n')
@@ -202,6 +212,23 @@ def test_judge_bad_input(api: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert f"{broken}:line 2" in capsys.readouterr().err
     assert not list(tmp_path.glob("judgment-*"))
     assert FakeAPI.requests == []
+
+
+def test_judge_unusable_or_storing_nothing(api: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARENA_TEST_NO_SUCH_KEY", raising=False)
+    a = _answers_file(tmp_path / "a.jsonl", "alpha", {"q4": "x"})
+    b = _answers_file(tmp_path / "b.jsonl", "beta", {"q4": "y"})
+    db = tmp_path / "votes.db"
+    base = ["judge", "--prompts", str(_prompts_file(tmp_path)), "--models", str(api), "--quiet",
+            "--answers-a", str(a), "--answers-b", str(b), "--db", str(db)]
+    assert main([*base, "--judge", "keyless-judge"]) == 2
+    assert "judge 'keyless-judge' is not usable: " in capsys.readouterr().err
+    assert not db.exists() and not list(tmp_path.glob("judgment-*"))
+    # q4 gets no verdict: nothing stored, so no "battles stored in" line.
+    assert main([*base, "--judge", "fake-judge"]) == 1
+    captured = capsys.readouterr()
+    assert "battles stored in" not in captured.out and "error: no battle stored" in captured.err
 
 
 # -- duel ---------------------------------------------------------------------------------------------
@@ -261,6 +288,48 @@ def test_duel_bad_input_touches_nothing(api: Path, tmp_path: Path, capsys: pytes
     assert main(["duel", "good", "meh", "--limit", "0", *common]) == 2
     assert not db.exists() and not (tmp_path / "ans").exists()
     assert FakeAPI.requests == []
+
+
+def test_duel_with_unusable_models_stops_before_anything(api: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARENA_TEST_NO_SUCH_KEY", raising=False)
+    db, answers = tmp_path / "votes.db", tmp_path / "ans"
+    assert main(["duel", "--baseline", "good", "keyless", "--judge", "keyless-judge", "--models", str(api),
+                 "--prompts", str(_prompts_file(tmp_path)), "--db", str(db), "--answers-dir", str(answers),
+                 "--quiet"]) == 2
+    captured = capsys.readouterr()
+    # Both unusable models are named with the reason; no "0 battles stored" report, nothing written.
+    assert "model 'keyless' is not usable: " in captured.err and "CODEARENA_TEST_NO_SUCH_KEY" in captured.err
+    assert "judge 'keyless-judge' is not usable: " in captured.err
+    assert "stored" not in captured.out
+    assert not db.exists() and not answers.exists()
+    assert FakeAPI.requests == []
+
+
+def test_duel_with_cached_answers_needs_no_key_for_that_model(api: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARENA_TEST_NO_SUCH_KEY", raising=False)
+    answers = tmp_path / "ans"
+    answers.mkdir()
+    _answers_file(answers / "keyless.jsonl", "keyless", {"q1": "GOOD is_prime", "q2": "weak sql"})
+    assert main(["duel", "meh", "keyless", "--judge", "fake-judge", "--models", str(api), "--limit", "2",
+                 "--prompts", str(_prompts_file(tmp_path)), "--db", str(tmp_path / "votes.db"),
+                 "--answers-dir", str(answers), "--quiet"]) == 0
+    assert VoteStore(tmp_path / "votes.db").count() == 2
+
+
+def test_duel_that_stores_no_battle_fails(api: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "votes.db"
+    common = ["--judge", "fake-judge", "--models", str(api), "--db", str(db), "--answers-dir",
+              str(tmp_path / "ans"), "--quiet", "--prompts", str(_prompts_file(tmp_path)), "--limit", "2"]
+    # Every answer of 'broken' fails: no pair to judge, nothing stored.
+    assert main(["duel", "--baseline", "good", "broken", *common]) == 1
+    captured = capsys.readouterr()
+    assert "answers broken: 0 cached, 0 generated, 2 failed" in captured.out
+    assert "battles stored in" not in captured.out
+    assert "error: no battle stored" in captured.err
+    assert VoteStore(db).count() == 0
 
 
 # -- the real local models (CPU, minutes) --------------------------------------------------------------

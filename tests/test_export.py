@@ -118,7 +118,8 @@ def test_preferences_keep_decisive_human_votes_with_answers(store: Path, tmp_pat
     # 60 votes cycle a, b, a, tie, bothbad, a: 40 decisive. The named multi-turn vote is left out twice
     # over: named by default, multi-turn always.
     assert len(rows) == 40
-    assert "10 ties" in said and "10 both-bad" in said and "4 without answer texts" in said
+    # One phrasing for every count (the summary used to mix "votes left out" and "without answer texts").
+    assert "40 pairs; left out: 10 ties, 10 both-bad, 0 multi-turn, 4 without answer text" in said
     r = next(r for r in rows if r["question_id"] == "q1")  # winner model_b
     assert (r["prompt"], r["chosen"], r["rejected"]) == ("write function 1", "def b1(): pass", "def a1(): pass")
     assert r["model_chosen"] == "llama" and r["model_rejected"] == "smol"
@@ -153,7 +154,7 @@ def test_every_export_selects_votes_as_rate_does(store: Path, tmp_path: Path,
                  "--include-named", "--include-flagged"]) == 0
     said = capsys.readouterr().out
     prefs = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
-    assert len(prefs) == 43 and "1 multi-turn votes left out" in said  # the named 2-turn vote never counts
+    assert len(prefs) == 43 and "1 multi-turn, " in said  # the named 2-turn vote never counts
     assert main(["export", "votes", "--db", str(store), "--out", str(tmp_path / "f.jsonl"),
                  "--include-flagged"]) == 0
     flagged = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
@@ -180,3 +181,54 @@ def test_export_ratings_reproduces_rate(store: Path, tmp_path: Path, capsys: pyt
     assert data["settings"] == {"ties": "davidson", "bootstrap": 30, "seed": 4, "ci": "bootstrap",
                                 "anchor": {"model": "qwen", "rating": 1200.0}, "min_battles": 5, "prior": 2.0,
                                 "include_named": False, "include_flagged": False}
+
+
+@pytest.mark.parametrize("name,reader", [("lb.csv", "csv"), ("lb.md", "md"), ("lb.json", "json")])
+def test_ratings_format_follows_the_out_suffix(store: Path, tmp_path: Path, name: str, reader: str) -> None:
+    out = tmp_path / name
+    assert main(["export", "ratings", "--db", str(store), "--out", str(out)]) == 0
+    text = out.read_text()
+    if reader == "csv":
+        assert list(pd.read_csv(out).columns[:2]) == ["model", "rating"] and not text.startswith("{")
+    elif reader == "md":
+        assert text.startswith("| model | rating |")
+    else:
+        assert "leaderboard" in json.loads(text)
+
+
+def test_votes_format_follows_the_out_suffix_and_a_contradiction_is_an_error(
+        store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "votes", "--db", str(store), "--out", str(tmp_path / "v.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "v.csv")) == 64
+    assert main(["export", "votes", "--db", str(store), "--out", str(tmp_path / "release")]) == 0
+    assert len(pq.read_table(tmp_path / "release" / "battles.parquet")) == 64
+    assert main(["export", "votes", "--db", str(store), "--out", str(tmp_path / "v.parquet")]) == 0
+    assert (tmp_path / "v.parquet" / "battles.parquet").is_file()
+    capsys.readouterr()
+    assert main(["export", "ratings", "--db", str(store), "--format", "json", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "contradicts" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+    assert main(["export", "preferences", "--db", str(store), "--out", str(tmp_path / "p.txt")]) == 2
+    assert "pass --format" in capsys.readouterr().err
+
+
+def _card(tmp_path: Path, db: Path, *extra: str) -> str:
+    out = tmp_path / "card"
+    assert main(["export", "votes", "--db", str(db), "--out", str(out), "--force", *extra]) == 0
+    return (out / "README.md").read_text()
+
+
+def test_dataset_card_license_follows_the_sources(store: Path, tmp_path: Path) -> None:
+    s = VoteStore(store)
+    s.add_many([Battle(model_a="qwen", model_b="smol", winner="model_a", source="import:pandalm",
+                       prompt_id=f"p{i}") for i in range(3)]
+               + [Battle(model_a="qwen", model_b="smol", winner="tie", source="import:somewhere",
+                         prompt_id=f"s{i}") for i in range(2)])
+    s.close()
+    human = _card(tmp_path, store, "--source", "human")
+    assert "license: cc-by-4.0" in human and "operator should confirm" in human
+    panda = _card(tmp_path, store, "--source", "import:pandalm")
+    assert "license: other" in panda and "`import:pandalm`: apache-2.0" in panda
+    assert "cc-by-4.0" not in panda
+    mixed = _card(tmp_path, store, "--source", "all")
+    assert "license: other" in mixed and "`import:somewhere`: unknown, check the source" in mixed
+    assert "license: mit" in _card(tmp_path, store, "--source", "import:pandalm", "--license", "mit")

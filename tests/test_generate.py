@@ -105,7 +105,8 @@ def test_store_flag_puts_answers_in_the_vote_store(tmp_path, replay_models, shar
 @pytest.mark.parametrize(("model", "out_name", "message"), [
     ("nope", "a.jsonl", "unknown model 'nope'; known models: gpt-4, remote"),
     ("remote", "a.jsonl", "model 'remote' is not usable: environment variable CODEARENA_TEST_MISSING_KEY"),
-    ("gpt-4", "missing-dir/a.jsonl", "output folder"),
+    ("remote", "missing-dir/a.jsonl", "model 'remote' is not usable"),  # a refused run makes no folder
+    ("gpt-4", ".", "is a folder; name the JSONL file to write"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, replay_models, capsys, monkeypatch, model, out_name, message):
     monkeypatch.delenv("CODEARENA_TEST_MISSING_KEY", raising=False)
@@ -113,7 +114,19 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, replay_models, capsys, m
     code = main(["generate", model, "--models", str(replay_models), "--out", str(out), "--no-progress"])
     assert code == 2
     assert message in capsys.readouterr().err
-    assert not out.exists()
+    assert not out.exists() or out == tmp_path
+    assert not (tmp_path / "missing-dir").exists()
+
+
+def test_out_in_a_folder_that_does_not_exist_yet_is_created(tmp_path, replay_models, shared_data, capsys,
+                                                            monkeypatch):
+    # The README's first-run command: `generate MODEL --prompts builtin --out answers/qwen.jsonl` in a
+    # fresh folder (was: "output folder answers does not exist").
+    monkeypatch.chdir(tmp_path)
+    questions = shared_data("mt-bench-answers") / "question.jsonl"
+    assert run_generate(replay_models, Path("answers/deep/gpt-4.jsonl"), questions, "--limit", "2") == 0
+    assert sorted(r["question_id"] for r in lines(tmp_path / "answers/deep/gpt-4.jsonl")) == ["81", "82"]
+    assert "2 answered" in capsys.readouterr().out
 
 
 def test_unreachable_server_is_refused_before_anything_is_written(tmp_path, replay_models, capsys, monkeypatch):

@@ -135,6 +135,35 @@ def test_judge_file_needs_a_judge_name(tmp_path, db_path, capsys) -> None:
     rc, _, err = cli(capsys, "import", "pandalm", str(tmp_path / "t.json"), "--db", str(db_path),
                      "--judge-file", str(tmp_path / "j.json"))
     assert rc == 2 and "--judge-name" in err
+    assert not db_path.exists()  # refused before the store was created
+
+
+def test_failed_import_leaves_no_new_db(tmp_path, db_path, capsys) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    rc, _, err = cli(capsys, "import", "arena-battles", str(empty), "--db", str(db_path))
+    assert rc == 2 and "the file is empty" in err
+    # A folder whose second file is broken: nothing from the first is stored either.
+    folder = tmp_path / "battles"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", ARENA_ROWS[:1])
+    (folder / "b.jsonl").write_text("{oops\n", encoding="utf-8")
+    rc, _, err = cli(capsys, "import", "arena-battles", str(folder), "--db", str(db_path))
+    assert rc == 2 and "b.jsonl:line 1: not valid JSON" in err
+    assert not db_path.exists()
+
+
+def test_a_file_of_another_format_exits_1_and_says_so(db_path, capsys) -> None:
+    turns = require_shared("mt-bench-human/human_judgments_turn1.jsonl")
+    rc, out, err = cli(capsys, "import", "pandalm", str(turns), "--db", str(db_path))
+    assert rc == 1
+    assert "rejected 1689" in out
+    assert ("no row could be read as pandalm: is this a pandalm file? (most common rejection, 1689 of 1689 "
+            "rows: no idx or no cmp_key of the form modelA_modelB") in err
+    assert not db_path.exists()
+    # The right format for the same file imports.
+    rc, _, _ = cli(capsys, "import", "mt-bench-human", str(turns), "--db", str(db_path))
+    assert rc == 0 and VoteStore(db_path).count() > 0
 
 
 def test_answers_in_both_turn_shapes(tmp_path, db_path, capsys) -> None:

@@ -62,7 +62,8 @@ def test_filters_and_aliases() -> None:
     assert {p.language for p in load_prompts(language="js")} == {"JavaScript"}
     assert {p.language for p in load_prompts(language="CPP")} == {"C++"}
     db = load_prompts(category="database management")
-    assert db and all(p.subcategory == "Database Management" for p in db)
+    # Whole words of the subcategory too: "Data and Database Management" is one.
+    assert db and {p.subcategory for p in db} == {"Database Management", "Data and Database Management"}
     hard = load_prompts(difficulty="HARD")
     assert hard and all(p.difficulty == "hard" for p in hard)
     assert load_prompts(language="python", difficulty="easy", category="Development and Programming")
@@ -122,6 +123,35 @@ def test_arena_hard_questions() -> None:
     assert second.id == "b43c07656ead4150b360294ee932b410"
     assert second.category == "ABC Sequence Puzzles & Groups"  # the cluster, not the benchmark name
     assert second.text.startswith("SOLVE THIS IN C++")
+
+
+def test_arena_hard_category_matches_whole_words_of_the_cluster(capsys) -> None:
+    path = require_shared("arena-hard-v0.1/question.jsonl")
+    # Every row's 'category' is "arena-hard-v0.1": the cluster is what --category and --stats use.
+    coding = load_prompts(path, category="coding")
+    assert coding and {p.category for p in coding} == {"Python Coding Challenges"}
+    # Whole words: "Subtitle Encoding and Conversion" is not a coding cluster; "python" finds many clusters.
+    assert not [p for p in coding if "Encoding" in (p.category or "")]
+    python = load_prompts(path, category="PYTHON")
+    assert {"Python Web Scraping", "PDF Processing in Python", "Python Coding Challenges"} <= {
+        p.category for p in python}
+    assert not load_prompts(path, category="arena-hard-v0.1")
+    # The CLI: the filter and --stats count the same field.
+    assert main(["prompts", str(path), "--category", "coding", "--stats"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{len(coding)} prompts") and "Python Coding Challenges" in out
+
+
+def test_no_match_lists_the_most_common_categories(capsys) -> None:
+    path = require_shared("arena-hard-v0.1/question.jsonl")
+    assert main(["prompts", str(path), "--category", "knitting"]) == 1
+    err = capsys.readouterr().err
+    assert "no prompts match these filters: no category matches 'knitting'" in err
+    assert "ABC Sequence Puzzles & Groups (2)" in err and "and 235 more (see --stats)" in err
+    assert err.count(" (2)") == 15
+    # The category exists but another filter excludes it: the message says that instead.
+    assert main(["prompts", "--category", "Development and Programming", "--language", "cobol"]) == 1
+    assert "alone matches some" in capsys.readouterr().err
 
 
 def test_mt_bench_questions() -> None:

@@ -199,3 +199,55 @@ def test_file_default_keeps_every_source_but_drops_flagged(tmp_path: Path,
     assert "2 vote(s) flagged identity_leak left out" in err
     rows = run_json(capsys, str(path), "--include-flagged", "--source", "judge:")
     assert sum(r["battles"] for r in rows) == 2 * 3
+
+
+def test_small_group_under_min_battles_is_reported_and_the_others_print(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from votes.files import write_battles_file
+
+    big = synthetic_battles(300, 3, seed=4).battles[["model_a", "model_b", "winner"]]
+    big["category"] = "big"
+    tiny = pd.DataFrame({"model_a": ["model-0", "model-1"], "model_b": ["model-1", "model-2"],
+                         "winner": ["model_a", "tie"], "category": "tiny"})
+    path = tmp_path / "b.jsonl"
+    write_battles_file(pd.concat([big, tiny], ignore_index=True), path)
+    rows, err = run_json_err(capsys, str(path), "--by", "category", "--min-battles", "5")
+    assert {r["group"] for r in rows} == {"big"} and len(rows) == 3
+    assert "category = tiny (2 battles): all models under --min-battles 5" in err
+    # Only when every group is empty is it an error.
+    assert main(["rate", str(path), "--by", "category", "--min-battles", "100000"]) == 2
+    assert "every category group" in capsys.readouterr().err
+
+
+def test_json_rows_carry_method_ci_method_and_davidson_nu(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = run_json(capsys, str(store), "--ties", "davidson")
+    assert isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
+    assert {r["method"] for r in rows} == {"davidson"} and all(r["ci_method"].startswith("analytic") for r in rows)
+    assert len({r["nu"] for r in rows}) == 1 and rows[0]["nu"] > 0
+    half = run_json(capsys, str(store))
+    assert half[0]["method"] == "bt-half-ties" and "nu" not in half[0]
+
+
+def test_db_path_that_is_not_sqlite_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("notsqlite.db", "x.sqlite", "y.sqlite3"):
+        path = tmp_path / name
+        path.write_text("model_a,model_b,winner\na,b,model_a\n")
+        assert main(["rate", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "not an SQLite database" in err and "unknown battles format" not in err
+
+
+def test_empty_store_says_it_has_no_battles(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    VoteStore(db_path).close()
+    for extra in ([], ["--source", "all"]):
+        assert main(["rate", str(db_path), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "the store has no battles yet" in err and "--source" not in err
+
+
+def test_ties_share_a_rank_and_few_battles_are_flagged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "two.csv"
+    pd.DataFrame({"model_a": ["a", "b"], "model_b": ["b", "a"], "winner": ["tie", "tie"]}).to_csv(path, index=False)
+    rows, err = run_json_err(capsys, str(path))
+    assert [r["rank"] for r in rows] == [1, 1]
+    assert "CIs from very few battles are unreliable" in err

@@ -84,7 +84,47 @@ def test_anchor_sets_the_anchor_model_rating_and_keeps_differences() -> None:
     assert anchored.loc["model-3", "rating"] == pytest.approx(1200.0)
     diffs = anchored["rating"] - plain.loc[anchored.index]
     assert np.allclose(diffs, diffs.iloc[0])
-    assert anchored.loc["model-3", "ci_low"] == pytest.approx(1200.0)  # the anchor itself has no uncertainty
+    # A pure shift: the anchor keeps its own uncertainty (it used to get a zero-width [1200, 1200] interval).
+    assert anchored.loc["model-3", "ci_low"] < 1200.0 < anchored.loc["model-3", "ci_high"]
+
+
+@pytest.mark.parametrize("ties,ci,rounds", [("half", "analytic", 0), ("davidson", "analytic", 0),
+                                            ("half", "bootstrap", 40), ("davidson", "bootstrap", 40)])
+def test_anchor_shifts_ratings_and_ci_bounds_alike(ties: str, ci: str, rounds: int) -> None:
+    syn = synthetic_battles(3_000, 4, seed=5)
+    plain = rate(syn.battles, ties=ties, ci=ci, bootstrap=rounds).table.set_index("model")
+    anchored = rate(syn.battles, ties=ties, ci=ci, bootstrap=rounds, anchor=("model-1", 1200.0)).table
+    anchored = anchored.set_index("model").loc[plain.index]
+    shift = 1200.0 - plain.loc["model-1", "rating"]
+    for col in ("rating", "ci_low", "ci_high"):
+        assert np.allclose(anchored[col], plain[col] + shift), col
+    assert np.allclose(anchored["ci_high"] - anchored["ci_low"], plain["ci_high"] - plain["ci_low"])
+    assert list(anchored["rank_ub"]) == list(plain["rank_ub"])
+
+
+def test_style_control_anchor_is_a_shift_too() -> None:
+    syn = synthetic_battles(800, 3, seed=1).battles
+    syn["answer_a"] = ["x " * (i % 7 + 1) for i in range(len(syn))]
+    syn["answer_b"] = ["y " * (i % 5 + 1) for i in range(len(syn))]
+    plain = rate(syn, style_control=True).table.set_index("model")
+    anchored = rate(syn, style_control=True, anchor=("model-0", 1200.0)).table.set_index("model").loc[plain.index]
+    assert np.allclose(anchored["ci_high"] - anchored["ci_low"], plain["ci_high"] - plain["ci_low"])
+
+
+def test_equal_ratings_share_a_rank_and_few_battles_get_a_note() -> None:
+    # Two battles, both ties: the models are indistinguishable, so neither is "rank 2".
+    df = pd.DataFrame({"model_a": ["a", "b"], "model_b": ["b", "a"], "winner": ["tie", "tie"]})
+    res = rate(df)
+    assert list(res.table["rank"]) == [1, 1]
+    assert any("CIs from very few battles are unreliable" in n for n in res.notes)
+    # Ranks are competition ranks: 1 + the number of strictly better models.
+    df3 = pd.DataFrame({"model_a": ["a", "a", "b", "c"] * 5, "model_b": ["b", "c", "c", "b"] * 5,
+                        "winner": ["model_a", "model_a", "tie", "tie"] * 5})
+    res3 = rate(df3, prior=1.0)
+    assert dict(zip(res3.table["model"], res3.table["rank"], strict=True)) == {"a": 1, "b": 2, "c": 2}
+    # Enough battles: no note.
+    big = rate(synthetic_battles(2_000, 3, seed=0).battles)
+    assert not any("very few battles" in n for n in big.notes)
 
 
 def test_unknown_anchor_is_a_clear_error() -> None:

@@ -91,6 +91,10 @@ def test_missing_answers_is_a_clear_error() -> None:
     df["answer_b"] = ["y", "z"]
     with pytest.raises(StyleError, match="row 1"):
         rate(df, style_control=True)
+    # Counted "k of n battles", not "row 0 and 2 rows in all" (which read as two different things).
+    df["answer_a"] = [None, None]
+    with pytest.raises(StyleError, match=r"2 of 2 battles have no answer_a/answer_b text \(first: row 0\)"):
+        rate(df, style_control=True)
 
 
 def test_style_bootstrap_gives_intervals() -> None:

@@ -116,3 +116,51 @@ def test_serve_default_runs_a_battle_on_the_real_local_models(tmp_path):
     row = VoteStore(tmp_path / "v.db").battles_frame().iloc[0]
     assert {row["model_a"], row["model_b"]} == {"smollm2-135m", "qwen2.5-coder-0.5b"}
     assert "def" in row["answer_a"] + row["answer_b"]
+
+
+def test_serve_on_a_busy_port_says_so_and_exits_2(tmp_path, shared_data):
+    hard = shared_data("arena-hard-v0.1")
+    toml = write_replay_models(tmp_path / "models.toml", hard / "model_answer", hard / "question.jsonl",
+                               ["gpt-4o-2024-05-13", "gemma-2-9b-it"])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "codearena", "serve", "--models", str(toml), "--prompts",
+                               str(hard / "question.jsonl"), "--db", str(tmp_path / "v.db"), "--port", str(port)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use: choose another with --port" in proc.stderr
+    assert "GRADIO_SERVER_PORT" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "v.db").exists()  # refused before the store was opened
+
+
+def test_serve_lists_an_unavailable_model_once(tmp_path, shared_data):
+    hard = shared_data("arena-hard-v0.1")
+    toml = write_replay_models(tmp_path / "models.toml", hard / "model_answer", hard / "question.jsonl",
+                               ["gpt-4o-2024-05-13"])
+    with toml.open("a", encoding="utf-8") as fh:
+        fh.write('\n[[models]]\nname = "keyless"\nbackend = "openai"\nmodel = "m"\n'
+                 'api_key_env = "CODEARENA_TEST_NO_SUCH_KEY"\n')
+    env = {k: v for k, v in os.environ.items() if k != "CODEARENA_TEST_NO_SUCH_KEY"}
+    proc = subprocess.Popen([sys.executable, "-m", "codearena", "serve", "--models", str(toml), "--prompts",
+                             str(hard / "question.jsonl"), "--db", str(tmp_path / "v.db"), "--port",
+                             str(free_port())], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env)
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any("warning:" in line for line in seen):
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            seen.append(line)
+    finally:
+        stop(proc)
+    seen.append(proc.stdout.read())
+    proc.stdout.close()
+    output = "".join(seen)
+    assert "1 of 2 models usable" in output and "warning: battles need at least two usable models" in output
+    # Was three times: the arena's log line, serve's list and the warning repeating the reason.
+    assert output.count("CODEARENA_TEST_NO_SUCH_KEY") == 1, output
+    assert output.count("keyless") == 1, output

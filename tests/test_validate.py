@@ -172,6 +172,11 @@ def test_validate_battles_files_json_output(tmp_path, capsys) -> None:
     assert 0 <= d["brier_score"] < 0.25
     assert [r["model"] for r in d["leaderboards"]["reference"]] == ["m1", "m2", "m3", "m4"]
     assert html.read_text().count("<svg") == 2
+    # The table says what separability is; "separability, reference (95% CI)" read as an interval.
+    rc, out, err = cli(capsys, "validate", "--reference", str(ref), "--candidate", str(cand), "--bootstrap", "20")
+    assert rc == 0, err
+    assert "separability (share of pairs with non-overlapping 95% CIs), reference" in out
+    assert "(95% CI)" not in out
 
 
 def test_validate_against_a_leaderboard_file(tmp_path, capsys) -> None:

@@ -75,6 +75,18 @@ class ImportReport:
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
 
+    @property
+    def nothing_readable(self) -> bool:
+        """Every row was rejected: most likely a file of another format (pandalm's turn files given as
+        pandalm), which a user must hear about rather than read "added 0"."""
+        return self.rejected_total > 0 and self.added == 0 and self.skipped == 0 and not self.conflicts \
+            and not self.sources
+
+    def nothing_readable_message(self) -> str:
+        reason, n = self.rejected.most_common(1)[0]
+        return (f"no row could be read as {self.format}: is this a {self.format} file? (most common rejection, "
+                f"{n} of {self.rejected_total} rows: {reason}, first at {self.examples[reason]})")
+
     def conflict_messages(self) -> list[str]:
         return [f"{n} already stored under source {source} (ids are per row, not per source): delete them "
                 f"first or import into another DB" for source, n in sorted(self.conflicts.items())]
@@ -342,7 +354,7 @@ def parse_pandalm(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Parsed]:
     rows = list(rows)
     verdicts: dict[str, tuple[str, dict[str, Any]]] = {}
     if opts.judge_file is not None:
-        if not opts.judge_name:
+        if not opts.judge_name:  # check_options says so first; kept for direct callers of the parser
             raise ImportFormatError("pandalm: --judge-file needs --judge-name (the judge's name, e.g. gpt-3.5-turbo)")
         for jwhere, j in read_records(opts.judge_file):
             if "idx" in j:
@@ -531,6 +543,8 @@ def check_options(fmt: str, opts: ImportOptions) -> None:
         raise ImportFormatError(f"bad --as-source {opts.as_source!r}; expected 'human' or 'judge:NAME'")
     if (opts.judge_file is not None or opts.judge_name) and fmt != "pandalm":
         raise ImportFormatError("--judge-file/--judge-name apply to the pandalm format only")
+    if opts.judge_file is not None and not opts.judge_name:
+        raise ImportFormatError("pandalm: --judge-file needs --judge-name (the judge's name, e.g. gpt-3.5-turbo)")
     if opts.judge_file is not None and not opts.judge_file.exists():
         raise ImportFormatError(f"{opts.judge_file}: no such judge file")
 
@@ -574,13 +588,18 @@ def _judged_before(store: VoteStore, battle: Battle) -> str | None:
     return None
 
 
-def import_path(store: VoteStore, fmt: str, path: str | Path, opts: ImportOptions,
+def import_path(store: VoteStore | Callable[[], VoteStore], fmt: str, path: str | Path, opts: ImportOptions,
                 progress: Progress | None = None) -> ImportReport:
     """Import a file (or a folder of files) of format ``fmt`` into ``store``; ``progress(rows, file_name)``
-    may wrap each file's rows (a tqdm bar)."""
+    may wrap each file's rows (a tqdm bar).
+
+    ``store`` may be a function that opens it: every file is read and parsed first, and the store is opened
+    only when there is something to add, so a bad file, a bad option or a file of another format (every row
+    rejected) leaves no new, empty DB behind."""
     check_options(fmt, opts)
     files = expand_paths(Path(path), fmt)
     report = ImportReport(format=fmt, files=[str(f) for f in files])
+    parsed: list[tuple[Path, list[Any]]] = []  # answers rows or battles, per file
     for f in files:
         records = read_rows(f, fmt)
         report.read += len(records)
@@ -589,9 +608,7 @@ def import_path(store: VoteStore, fmt: str, path: str | Path, opts: ImportOption
             answers, bad = parse_answers(rows, opts, origin=f"import:{f.name}")
             for rej in bad:
                 report.reject(rej)
-            res = store.add_answers(answers)
-            report.added += res.added
-            report.skipped += res.skipped
+            parsed.append((f, answers))
             continue
         battles: list[Battle] = []
         seen: set[str] = set()
@@ -604,21 +621,35 @@ def import_path(store: VoteStore, fmt: str, path: str | Path, opts: ImportOption
             else:
                 seen.add(item.id)
                 battles.append(item)
-        # Ids do not depend on the source, so a row stored before under another source (an import re-run
-        # with a different --as-source) would be skipped as "already present" while the store keeps the
-        # old source: say so instead of pretending the new source was applied.
-        stored = _stored_sources(store, [b.id for b in battles])
-        keep: list[Battle] = []
-        for b in battles:
-            if fmt == "codearena-judgments" and b.id not in stored and _judged_before(store, b) is not None:
-                report.skipped += 1  # the duel stored this judgment already, under its answer-hash id
-                report.sources[b.source] += 1
-            elif b.id in stored and stored[b.id] != b.source:
-                report.conflicts[stored[b.id]] += 1
-            else:
-                keep.append(b)
-                report.sources[b.source] += 1
-        res = store.add_many(keep)
-        report.added += res.added
-        report.skipped += res.skipped
+        parsed.append((f, battles))
+    if not any(items for _, items in parsed):
+        return report  # nothing to add: the store is not opened (nor created)
+    opened = store if isinstance(store, VoteStore) else store()
+    for _, items in parsed:
+        if fmt == "answers":
+            res = opened.add_answers(items)
+            report.added += res.added
+            report.skipped += res.skipped
+        else:
+            _store_battles(opened, fmt, items, report)
     return report
+
+
+def _store_battles(store: VoteStore, fmt: str, battles: list[Battle], report: ImportReport) -> None:
+    # Ids do not depend on the source, so a row stored before under another source (an import re-run
+    # with a different --as-source) would be skipped as "already present" while the store keeps the
+    # old source: say so instead of pretending the new source was applied.
+    stored = _stored_sources(store, [b.id for b in battles])
+    keep: list[Battle] = []
+    for b in battles:
+        if fmt == "codearena-judgments" and b.id not in stored and _judged_before(store, b) is not None:
+            report.skipped += 1  # the duel stored this judgment already, under its answer-hash id
+            report.sources[b.source] += 1
+        elif b.id in stored and stored[b.id] != b.source:
+            report.conflicts[stored[b.id]] += 1
+        else:
+            keep.append(b)
+            report.sources[b.source] += 1
+    res = store.add_many(keep)
+    report.added += res.added
+    report.skipped += res.skipped

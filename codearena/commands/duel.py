@@ -22,7 +22,9 @@ ANSWERS_DIR/MODEL.jsonl and the store), let a judge model compare each pair in t
 positions swapped, and store every verdict as a battle with source judge:JUDGE (anonymous: the judge never
 sees model names). Prints win/tie/loss, the CodeArena score (2*wins + ties) / (2*N) and per-category rows.
 A pair the judge gives no verdict for (even after one follow-up) is an error, not a tie: it is counted,
-not stored, and the command exits 1. Running the same duel again judges only what is new.
+not stored, and the command exits 1, as does a run that stores no battle at all. The judge and every model
+with answers still to generate are checked first (API key, server): an unusable one stops the duel (exit 2)
+before anything is written. Running the same duel again judges only what is new.
 
 Models come from models.toml (--models, $CODEARENA_MODELS) or the built-in local pair
 (smollm2-135m, qwen2.5-coder-0.5b); the default judge is {DEFAULT_JUDGE}.
@@ -61,7 +63,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.duel import duel_pairs, run_duel_sync, write_judgments
+    from pathlib import Path
+
+    from serving.duel import check_usable, duel_pairs, run_duel_sync, write_judgments
     from serving.models import get_model, load_models
     from serving.prompts import load_prompts
     from votes.store import VoteStore
@@ -75,11 +79,23 @@ def run(args: argparse.Namespace) -> int:
     prompts = load_prompts(args.prompts, category=args.category, language=args.language,
                            difficulty=args.difficulty, limit=args.limit, seed=args.seed, levels=args.levels)
     if not prompts:
-        raise ValueError("no prompts match these filters")
+        from codearena.commands.prompts import no_match_message
+
+        raise ValueError(no_match_message(args.prompts, args.category, args.levels))
+    db = db_path(args)
+    # Unusable models (no API key, no server) stop the duel here, before the store is created; answers
+    # already in an existing store count as cached, so that store is read (never created) for the check.
+    existing = VoteStore(db) if Path(db).is_file() else None
+    try:
+        check_usable(specs, args.model_names, prompts, judge=args.judge, answers_dir=args.answers_dir,
+                     store=existing, baseline=args.baseline)
+    finally:
+        if existing is not None:
+            existing.close()
     if args.judge in args.model_names or args.judge == args.baseline:
         print(f"note: {args.judge} judges its own answers; LLM judges tend to favour themselves",
               file=sys.stderr)
-    store = VoteStore(db_path(args))
+    store = VoteStore(db)
     results, judgments, reports = run_duel_sync(
         specs, args.model_names, prompts, judge=args.judge, store=store, answers_dir=args.answers_dir,
         baseline=args.baseline, max_tokens=args.max_tokens, judge_max_tokens=args.judge_max_tokens,
@@ -87,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_judgments(args.out, judgments)
     _print_answers(reports)
-    print_results(results, args.judge, db=str(store.path))
+    stored = stored_count(judgments)
+    print_results(results, args.judge, db=str(store.path) if stored else None)
+    if not stored:
+        return report_nothing_stored(judgments)
     return report_errors(judgments)
 
 
@@ -123,6 +142,20 @@ def print_results(results: Sequence[PairResult], judge: str, *, db: str | None =
         console.print(table)
     if db:
         print(f"battles stored in {db} with source judge:{judge}")
+
+
+def stored_count(judgments: Sequence[Judgment]) -> int:
+    """Judgments that are (or already were) battles in the store: those with a verdict."""
+    return sum(1 for j in judgments if not j.error)
+
+
+def report_nothing_stored(judgments: Sequence[Judgment]) -> int:
+    """A run that stored no battle failed, whatever the reason (every answer or every verdict failed)."""
+    why = (f"all {len(judgments)} judgments have no verdict" if judgments
+           else "no question has answers from both models (see the failed answers above)")
+    print(f"error: no battle stored: {why}", file=sys.stderr)
+    report_errors(judgments)
+    return 1
 
 
 def report_errors(judgments: Sequence[Judgment]) -> int:

@@ -32,6 +32,12 @@ examples:
 
 FORMATS = {"ratings": ("csv", "json", "md"), "votes": ("jsonl", "csv", "parquet"), "preferences": ("jsonl",)}
 DEFAULT_FORMAT = {"ratings": "json", "votes": "jsonl", "preferences": "jsonl"}
+# The format an --out suffix stands for, per export; "" is a path without a suffix (a folder for votes).
+SUFFIX_FORMAT = {
+    "ratings": {".csv": "csv", ".json": "json", ".md": "md"},
+    "votes": {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet", "": "parquet"},
+    "preferences": {".jsonl": "jsonl"},
+}
 
 
 class ExportError(ValueError):
@@ -45,20 +51,46 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="human | judge:NAME | judge: | import:NAME | all (default: human from a store, "
                         "all from a battles file, which is usually one dataset)")
     parser.add_argument("--format", default=None,
-                        help="ratings: csv|json|md (default json); votes: jsonl|csv|parquet (default jsonl); "
-                        "preferences: jsonl")
+                        help="ratings: csv|json|md; votes: jsonl|csv|parquet; preferences: jsonl (default: from "
+                        "the --out suffix; a votes folder or .parquet is parquet)")
     parser.add_argument("--out", required=True, metavar="PATH", help="output file (a folder for votes parquet)")
     parser.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     add_vote_filters(parser)
     ratings = parser.add_argument_group("ratings", "fit options, as in `codearena rate`")
     add_rating_options(ratings)  # type: ignore[arg-type]  # an argument group takes add_argument alike
-    parser.add_argument("--license", default="cc-by-4.0", help="votes parquet: license line of the dataset card")
+    parser.add_argument("--license", default=None,
+                        help="votes parquet: license line of the dataset card (default: cc-by-4.0 for the "
+                        "arena's own votes, 'other' with each source's license listed when imports are included)")
+
+
+def output_format(what: str, out: str, fmt: str | None) -> str:
+    """The export format: --format, else inferred from the --out suffix, so `--out lb.csv` writes CSV.
+
+    An explicit --format that contradicts a known suffix is an error (JSON in lb.csv helps no one).
+    """
+    by_suffix = SUFFIX_FORMAT[what]
+    folder = out.endswith(("/", "\\")) or Path(out).is_dir()
+    suffix = "" if folder else Path(out).suffix.lower()
+    implied = by_suffix.get(suffix)
+    if fmt is not None:
+        if fmt not in FORMATS[what]:
+            raise ExportError(f"--format {fmt}: {what} exports as {' | '.join(FORMATS[what])}")
+        if implied is not None and implied != fmt:
+            named = "a folder" if suffix == "" else f"a {suffix} file"
+            raise ExportError(f"--format {fmt} contradicts --out {out} ({named} means {implied}); "
+                              "change one of them")
+        return fmt
+    if implied is not None:
+        return implied
+    if suffix == "":
+        return DEFAULT_FORMAT[what]
+    known = ", ".join(s for s in by_suffix if s) + (" or a folder" if "" in by_suffix else "")
+    raise ExportError(f"--out {out}: cannot tell the {what} format from {suffix!r} (expected {known}); "
+                      "pass --format")
 
 
 def run(args: argparse.Namespace) -> int:
-    fmt = args.format or DEFAULT_FORMAT[args.what]
-    if fmt not in FORMATS[args.what]:
-        raise ExportError(f"--format {fmt}: {args.what} exports as {' | '.join(FORMATS[args.what])}")
+    fmt = output_format(args.what, args.out, args.format)
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ExportError(f"{out}: already exists (pass --force to overwrite)")
@@ -136,10 +168,11 @@ def _preferences(src: str, args: argparse.Namespace, out: Path) -> None:
     loaded = _load(src, args)
     # The source is already selected (human from a store by default); named votes are out unless asked.
     prefs = preference_pairs(loaded.battles, human_only=False)
-    excluded = (f"{prefs.ties_excluded} ties, {prefs.bothbad_excluded} both-bad, {prefs.multi_turn_excluded} "
-                f"multi-turn votes left out, {prefs.missing_answers} without answer texts"
-                + "".join(f", {n}" for n in loaded.notes))
+    # One phrasing for every count, the same in the summary and in the error.
+    left_out = (f"left out: {prefs.ties_excluded} ties, {prefs.bothbad_excluded} both-bad, "
+                f"{prefs.multi_turn_excluded} multi-turn, {prefs.missing_answers} without answer text"
+                + "".join(f"; {n}" for n in loaded.notes))
     if len(prefs.pairs) == 0:
-        raise ExportError(f"{src}: no preference pairs: {excluded}")
+        raise ExportError(f"{src}: no preference pairs; {left_out}")
     prefs.pairs.to_json(out, orient="records", lines=True, force_ascii=False)
-    print(f"wrote {out}: {len(prefs.pairs)} preference pairs; excluded {excluded}")
+    print(f"wrote {out}: {len(prefs.pairs)} pairs; {left_out}")

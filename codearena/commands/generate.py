@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         raise GenerateError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     spec = get_model(load_models(args.models), args.model)
     out = Path(args.out)
-    if not out.parent.is_dir():
-        raise GenerateError(f"output folder {out.parent} does not exist")
+    if out.is_dir():
+        raise GenerateError(f"--out {out} is a folder; name the JSONL file to write (e.g. {out}/{spec.name}.jsonl)")
     prompts = load_prompts(args.prompts, limit=args.limit)
     try:
         backend = make_backend(spec)
@@ -61,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     if not ok:
         raise GenerateError(f"model {spec.name!r} is not usable: {reason}")
     params = replace(spec.params, max_tokens=args.max_tokens) if args.max_tokens else None
+    # Only now that the run can start: a fresh folder is the usual case (`--out answers/qwen.jsonl`), and a
+    # failed check above must not leave empty folders behind.
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenerateError(f"cannot create the output folder {out.parent}: {exc.strerror or exc}") from exc
     store = None
     if args.store:
         from votes.store import VoteStore

@@ -28,6 +28,8 @@ Provenance: imported human votes are stored with source import:<dataset> (datase
 --dataset); say who voted with --as-source human or --as-source judge:NAME. PATH may be a folder: every
 .jsonl/.json file under it is imported (arena-battles: .csv/.parquet too). Battle ids do not depend on the
 source: rows already stored under another source are not imported again under the new one (exit status 1).
+A file in which no row can be read as FORMAT (another format) exits 1; every file is read before the store
+is opened, so a failed import creates no DB.
 
 Example:
   codearena import pandalm testset-v1.json --judge-file gpt-3.5-turbo-testset-v1.json --judge-name gpt-3.5-turbo
@@ -63,14 +65,24 @@ def run(args: argparse.Namespace) -> int:
     # Before the store is created: a typo must not leave an empty DB behind.
     check_options(args.format, opts)
     expand_paths(args.path, args.format)
-    store = VoteStore(db_path(args))
+    opened: list[VoteStore] = []
+
+    def open_store() -> VoteStore:
+        # Called by import_path only once every file has parsed and some row is to be added.
+        opened.append(VoteStore(db_path(args)))
+        return opened[0]
+
     try:
-        report = import_path(store, args.format, args.path, opts,
+        report = import_path(open_store, args.format, args.path, opts,
                              progress=lambda rows, name: tqdm(rows, desc=name, unit="row", leave=False,
                                                               disable=len(rows) < 10_000 or not sys.stderr.isatty()))
     finally:
-        store.close()
+        for store in opened:
+            store.close()
     print(report.summary())
+    if report.nothing_readable:
+        print(f"codearena import: {report.nothing_readable_message()}", file=sys.stderr)
+        return 1
     if report.conflicts:
         # Not silent: the user asked for another source and did not get it for these rows.
         for message in report.conflict_messages():

@@ -60,7 +60,13 @@ def _model_of(path: str) -> tuple[str, dict[str, str]]:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from codearena.commands.duel import _check_positive, print_results, report_errors
+    from codearena.commands.duel import (
+        _check_positive,
+        print_results,
+        report_errors,
+        report_nothing_stored,
+        stored_count,
+    )
     from serving.backends import make_backend
     from serving.duel import judge_settings, judge_tasks, pair_result, pair_tasks, write_judgments
     from serving.models import get_model, load_models
@@ -88,9 +94,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"output folder {out.parent} does not exist")
     if args.no_store and args.db:
         raise ValueError("--no-store and --db contradict each other: drop one")
+    backend = make_backend(judge_spec)
+    # A judge without its API key or server would turn every task into an error: refuse before the store
+    # is created or anything is written.
+    ok, reason = backend.availability()
+    if not ok:
+        raise ValueError(f"judge {judge_spec.name!r} is not usable: {reason}")
     # The store the --db help promises (as duel uses it), unless asked not to store.
     store = None if args.no_store else VoteStore(db_path(args))
-    backend = make_backend(judge_spec)
 
     async def main() -> list:
         try:
@@ -104,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     judgments = asyncio.run(main())
     write_judgments(out, judgments)
     print(f"{len(judgments)} judgments written to {out}")
+    stored = stored_count(judgments) if store is not None else 0
     print_results([pair_result(model_a, model_b, judgments)], args.judge,
-                  db=str(store.path) if store is not None else None)
+                  db=str(store.path) if stored else None)
+    if store is not None and not stored:
+        return report_nothing_stored(judgments)
     return report_errors(judgments)

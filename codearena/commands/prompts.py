@@ -27,7 +27,8 @@ examples:
 
 def add_prompt_filters(parser: argparse.ArgumentParser) -> None:
     """The filter options, shared with `duel` and `judge` so they select prompts the same way."""
-    parser.add_argument("--category", help="keep prompts whose category or subcategory is C (case-insensitive)")
+    parser.add_argument("--category", help="keep prompts whose category or subcategory is C or has C as whole word(s), "
+                             "case-insensitive ('coding' matches 'Python Coding Challenges')")
     parser.add_argument("--language", help="keep prompts in programming language L (python, js, c++, ...)")
     parser.add_argument("--difficulty", help="keep prompts of difficulty D (CodeArena: easy, medium, hard)")
     parser.add_argument("--seed", type=int, default=None, help="shuffle with this seed before --limit")
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     prompts = load_prompts(args.src, category=args.category, language=args.language,
                            difficulty=args.difficulty, limit=args.limit, seed=args.seed, levels=args.levels)
     if not prompts:
-        print("no prompts match these filters", file=sys.stderr)
+        print(no_match_message(args.src, args.category, args.levels), file=sys.stderr)
         return 1
     if args.stats:
         _print_stats(prompts)
@@ -63,6 +64,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(prompts)
     return 0
+
+
+def no_match_message(src: str | None, category: str | None, levels: str | None, top: int = 15) -> str:
+    """Why nothing matched, with the categories the source does have (a user cannot guess Arena-Hard's
+    250 cluster names): the most common ``top`` of them, as `--stats` counts them."""
+    from serving.prompts import filter_prompts, load_prompts
+
+    message = "no prompts match these filters"
+    if not category:
+        return message
+    everything = load_prompts(src, levels=levels)
+    if filter_prompts(everything, category=category):
+        return f"{message} (--category {category!r} alone matches some: the other filters exclude them)"
+    counts = Counter(p.category for p in everything if p.category)
+    if not counts:
+        return f"{message}; the prompts have no categories"
+    shown = ", ".join(f"{name} ({n})" for name, n in counts.most_common(top))
+    more = f" and {len(counts) - top} more (see --stats)" if len(counts) > top else ""
+    return f"{message}: no category matches {category!r}; the most common categories are: {shown}{more}"
 
 
 def _print_table(prompts: list[Prompt]) -> None:

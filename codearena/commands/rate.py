@@ -18,7 +18,9 @@ DESCRIPTION = """Rate models from battles: a vote store (SQLite) or a battles fi
 in the Chatbot Arena schema (model_a, model_b, winner in model_a|model_b|tie|tie (bothbad)).
 
 Ratings are Bradley-Terry maximum likelihood on the Elo scale (1000 + 400 * log10-odds). rank_ub is
-Chatbot Arena's rank: 1 + the number of models whose CI lies entirely above this one's.
+Chatbot Arena's rank: 1 + the number of models whose CI lies entirely above this one's; rank is 1 + the
+number of models rated strictly higher (equal ratings share a rank). Models with fewer than 10 battles get
+a note: their CIs are unreliable.
 
 examples:
   codearena rate codearena.db --bootstrap 100 --seed 0
@@ -58,7 +60,7 @@ def add_rating_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ci", choices=["analytic", "bootstrap", "none"], default=None,
                         help="CI method (default: bootstrap if --bootstrap N > 0, else analytic)")
     parser.add_argument("--anchor", type=_anchor, default=None, metavar="MODEL=ELO",
-                        help="shift ratings so MODEL gets exactly ELO")
+                        help="shift ratings and CI bounds so MODEL gets exactly ELO (CI widths unchanged)")
     parser.add_argument("--min-battles", type=int, default=0, metavar="K",
                         help="leave out models with fewer than K battles (listed apart)")
     parser.add_argument("--prior", type=float, default=1.0, metavar="P",
@@ -115,7 +117,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ratings.leaderboard import rate
+    from ratings.leaderboard import NoBattlesLeftError, rate
     from ratings.source import load_battles
 
     kwargs = {**rating_settings(args), "style_control": args.style_control}
@@ -146,12 +148,22 @@ def run(args: argparse.Namespace) -> int:
     results: Results = []
     for name, frame in groups:
         group_kwargs = kwargs
+        group_notes: list[str] = []
         # Checked against the models rate() keeps, not the raw frame: --min-battles can drop the anchor
         # in one group, which must not abort the other groups.
         if args.anchor and name is not None and args.anchor[0] not in rated_models(frame, args.min_battles):
             group_kwargs = {**kwargs, "anchor": None}
-            notes.append(f"{args.by} = {name}: anchor {args.anchor[0]} absent in this group: centred on 1000")
-        res = rate(frame, **group_kwargs)
+            group_notes.append(f"{args.by} = {name}: anchor {args.anchor[0]} absent in this group: centred on 1000")
+        try:
+            res = rate(frame, **group_kwargs)
+        except NoBattlesLeftError:
+            if name is None:
+                raise
+            # One small group must not abort the others: it is reported apart, with its size.
+            notes.append(f"{args.by} = {name} ({len(frame)} battles): all models under --min-battles "
+                         f"{args.min_battles}, not rated")
+            continue
+        notes.extend(group_notes)
         if args.online_elo:
             from ratings.elo import online_elo
             from ratings.encode import encode
@@ -160,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
             elo = dict(zip(enc.models, online_elo(enc), strict=True))
             res.table["online_elo"] = res.table["model"].map(elo)
         results.append((name, res))
+
+    if not results:
+        raise ValueError(f"every {args.by} group has no battles left after removing models with fewer than "
+                         f"--min-battles {args.min_battles} battles")
 
     if args.plot:
         from ratings.plots import write_html
@@ -181,6 +197,10 @@ def _rows(name: str | None, res: RatingResult) -> list[dict[str, Any]]:
                 r[k] = v.item()
         if name is not None:
             r.update({"group": name, "group_battles": res.n_battles})
+        # The fit's facts on every row, so a JSON consumer keeps them and the output stays a list of objects.
+        r.update({"method": res.method, "ci_method": res.ci_method})
+        if res.nu is not None:
+            r["nu"] = res.nu
     return rows
 
 
