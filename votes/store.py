@@ -176,20 +176,13 @@ class VoteStore:
     def _check_readable_store(self) -> None:
         if not self.path.exists() or self.path.stat().st_size == 0:
             raise StoreError(f"{self.path}: no vote store there (votes are stored by serve, duel, judge, import)")
-        try:
-            current = self.schema_version()
-            tables = {r[0] for r in self._connect().execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot be read as SQLite ({exc})") from exc
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: written by a newer CodeArena (schema {current}, this release reads up to "
-                f"{SCHEMA_VERSION}); upgrade codearena to open it"
-            )
+        self._readable_version()
+        tables = {r[0] for r in self._connect().execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "battles" not in tables:
             raise StoreError(f"{self.path}: an SQLite file but not a CodeArena vote store (no battles table)")
 
-    def _migrate(self) -> None:
+    def _readable_version(self) -> int:
+        """The file's schema version, refusing a file this release cannot read."""
         try:
             current = self.schema_version()
         except sqlite3.DatabaseError as exc:
@@ -199,7 +192,10 @@ class VoteStore:
                 f"{self.path}: written by a newer CodeArena (schema {current}, this release reads up to "
                 f"{SCHEMA_VERSION}); upgrade codearena to open it"
             )
-        if current == SCHEMA_VERSION:
+        return current
+
+    def _migrate(self) -> None:
+        if self._readable_version() == SCHEMA_VERSION:
             return
         with self._write() as conn:
             # Re-read inside the lock: another process may have migrated meanwhile.
