@@ -17,3 +17,8 @@ def db_path(args: argparse.Namespace) -> str:
     from votes.store import default_db_path
 
     return args.db or default_db_path()
+
+
+def add_models_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", default=None, metavar="FILE",
+                        help="models.toml (default: $CODEARENA_MODELS, else the built-in local models)")

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from codearena.commands._common import add_db, db_path
+from codearena.commands._common import add_db, add_models_option, db_path
 from codearena.commands.prompts import add_prompt_filters
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
                         help=f"judge model, a name from models.toml (default: {DEFAULT_JUDGE})")
     parser.add_argument("--judge-max-tokens", type=int, default=None, metavar="N",
                         help="max tokens of each judge reply (default: the judge model's max_tokens)")
-    parser.add_argument("--models", default=None, metavar="FILE",
-                        help="models.toml (default: $CODEARENA_MODELS, else the built-in local models)")
+    add_models_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from codearena.commands._common import add_db, db_path
-from codearena.commands.models import add_models_option
+from codearena.commands._common import add_db, add_models_option, db_path
 
 HELP = "generate one model's answers to a prompt set (model_answer JSONL, resumable)"
 DESCRIPTION = (

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from codearena.commands._common import add_models_option
+
 HELP = "list the configured models and whether each is usable now"
 DESCRIPTION = (
     "List the models from --models / $CODEARENA_MODELS (or the built-in local pair smollm2-135m and\n"
     "qwen2.5-coder-0.5b), with backend, weights or endpoint, and availability. Exit status 0 even when\n"
     "some model is unavailable; the reason is in the listing."
 )
-
-
-def add_models_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default=None, metavar="FILE",
-                        help="models.toml (default: $CODEARENA_MODELS, else the built-in local models)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

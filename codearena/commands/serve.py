@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from codearena.commands._common import add_db, db_path
+from codearena.commands._common import add_db, add_models_option, db_path
 
 HELP = "run the arena web app (anonymous battles, named side by side, live leaderboard, downloads)"
 DESCRIPTION = (
@@ -19,8 +19,7 @@ DESCRIPTION = (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default=None, metavar="FILE",
-                        help="models.toml (default: $CODEARENA_MODELS, else the built-in local models)")
+    add_models_option(parser)
     parser.add_argument("--prompts", default=None, metavar="SRC",
                         help="prompts: 'builtin' (default), 'hub', or a CodeArena/Arena-Hard/MT-bench file")
     add_db(parser)

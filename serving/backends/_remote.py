@@ -74,6 +74,7 @@ class RemoteBackend(Backend):
     clients are bound to the loop that made them)."""
 
     DEFAULT_BASE_URL = ""
+    SDK = ""  # the client package ("openai", "anthropic"): both share one exception hierarchy
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
@@ -86,3 +87,9 @@ class RemoteBackend(Backend):
 
     def _make_client(self) -> Any:
         raise NotImplementedError
+
+    def _error(self, exc: Exception, partial: str) -> BackendError:
+        import importlib
+
+        return client_error(importlib.import_module(self.SDK), exc, spec=self.spec, base_url=self.base_url,
+                            partial=partial)

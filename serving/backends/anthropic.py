@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from serving.backends._remote import RemoteBackend, api_key, client_error, key_problem
+from serving.backends._remote import RemoteBackend, api_key, key_problem
 from serving.backends.base import BackendError, Completion, Message, SamplingParams
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -21,6 +21,7 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 class AnthropicBackend(RemoteBackend):
     DEFAULT_BASE_URL = DEFAULT_BASE_URL
+    SDK = "anthropic"
 
     def _make_client(self) -> Any:
         from anthropic import AsyncAnthropic
@@ -47,11 +48,6 @@ class AnthropicBackend(RemoteBackend):
         if extra:
             kwargs["extra_body"] = dict(extra)
         return kwargs
-
-    def _error(self, exc: Exception, partial: str) -> BackendError:
-        import anthropic
-
-        return client_error(anthropic, exc, spec=self.spec, base_url=self.base_url, partial=partial)
 
     async def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
         client = self._clients.get()

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from serving.backends._remote import RemoteBackend, api_key, client_error, key_problem, probe
+from serving.backends._remote import RemoteBackend, api_key, key_problem, probe
 from serving.backends.base import BackendError, Completion, Message, SamplingParams
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -16,6 +16,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 class OpenAIBackend(RemoteBackend):
     DEFAULT_BASE_URL = DEFAULT_BASE_URL
+    SDK = "openai"
 
     def _make_client(self) -> Any:
         from openai import AsyncOpenAI
@@ -34,11 +35,6 @@ class OpenAIBackend(RemoteBackend):
         if p.seed is not None:
             kwargs["seed"] = p.seed
         return kwargs
-
-    def _error(self, exc: Exception, partial: str) -> BackendError:
-        import openai
-
-        return client_error(openai, exc, spec=self.spec, base_url=self.base_url, partial=partial)
 
     async def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
         client = self._clients.get()
