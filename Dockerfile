@@ -11,7 +11,7 @@ RUN useradd --create-home --uid 10001 arena \
     && chown arena:arena /data
 
 WORKDIR /app
-COPY --chown=arena:arena pyproject.toml README.md ./
+COPY --chown=arena:arena pyproject.toml README.md constraints.txt ./
 COPY --chown=arena:arena codearena ./codearena
 COPY --chown=arena:arena votes ./votes
 COPY --chown=arena:arena ratings ./ratings
@@ -22,9 +22,9 @@ COPY --chown=arena:arena arena_ui ./arena_ui
 ENV CMAKE_ARGS="-DGGML_NATIVE=OFF" \
     PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1
-# The project itself, not a registry package: its pins live in pyproject.toml.
+# The project itself, not a registry package: every dependency is pinned by constraints.txt.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[ui,local]"
+RUN pip install --no-cache-dir -c constraints.txt ".[ui,local]"
 
 USER 10001
 ENV CODEARENA_DB=/data/codearena.db \

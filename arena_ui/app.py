@@ -17,8 +17,8 @@ import pandas as pd
 
 from arena_ui.arena import Arena, ArenaError
 from arena_ui.battle import Phase
-from arena_ui.downloads import write_data_files
 from arena_ui.leaderboard_cache import ALL_CATEGORIES, CATEGORY_RULE, LeaderboardSnapshot
+from arena_ui.render import safe_messages
 from arena_ui.streams import PairSnapshot
 from serving.prompts import filter_prompts
 
@@ -29,6 +29,10 @@ VOTE_WORDS = {"model_a": "A is better", "model_b": "B is better", "tie": "tie", 
 NEW_BATTLE = "New battle"
 REGENERATE = "Regenerate"
 HIDDEN = "*The models' names are hidden until you vote.*"
+# System fonts: the default theme loads Google Fonts, a request to another host on every page view (and one
+# the page's Content-Security-Policy refuses).
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
 CSS = """
 #reveal {min-height: 2em}
 #status {min-height: 1.5em}
@@ -86,12 +90,13 @@ def _panel(mode: str, suffix: str) -> BattlePanel:
 
 
 def _chats(session: Any, snap: PairSnapshot | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """Chatbot values: the stored turns plus the answers streaming now (if any)."""
+    """Chatbot values: the stored turns plus the answers streaming now (if any), made inert
+    (``arena_ui.render``): prompts and answers are untrusted text and reach the page as Markdown only."""
     a, b = list(session.conversation_a), list(session.conversation_b)
     if snap is not None:
         a.append({"role": "assistant", "content": snap.text_a or "..."})
         b.append({"role": "assistant", "content": snap.text_b or "..."})
-    return a, b
+    return safe_messages(a), safe_messages(b)
 
 
 def _buttons(votes_on: bool, regenerate_on: bool) -> list[Any]:
@@ -262,7 +267,8 @@ def build_app(arena: Arena) -> gr.Blocks:
     """The whole arena UI over a started or unstarted :class:`Arena` (``arena.start()`` begins the cache)."""
     categories = sorted({p.category for p in arena.prompts if p.category})
     languages = sorted({p.language for p in arena.prompts if p.language})
-    with gr.Blocks(title="CodeArena") as demo:
+    # delete_cache: Gradio copies every file it serves (the Data tab's downloads) into its cache; sweep it.
+    with gr.Blocks(title="CodeArena", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         gr.Markdown("# CodeArena\nAsk a coding question; two anonymous models answer side by side. "
                     "Vote for the better answer, then see who they were.")
         with gr.Tabs():
@@ -346,9 +352,11 @@ def build_app(arena: Arena) -> gr.Blocks:
         board_category.change(show_board, [board_category], board_outputs, api_name=False)
 
         # -- data ---------------------------------------------------------------------------------
-        def prepare_files() -> tuple[Any, ...]:
-            snap = arena.leaderboard.snapshot()
-            files = write_data_files(arena.store, snap.overall, snap.meta)
+        def prepare_files(request: gr.Request) -> tuple[Any, ...]:
+            try:
+                files = arena.data_files(_client(request)[0])
+            except ArenaError as exc:
+                return (*[gr.update() for _ in dl], f"**Error:** {exc}")
             return (*[gr.update(value=str(p), visible=True) for p in (
                 files.votes_jsonl, files.votes_csv, files.leaderboard_csv, files.leaderboard_json,
                 files.leaderboard_meta)],

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arena_ui.battle import BattleRegistry, BattleSession, Phase, PromptInfo, VoteRefused, VoteResult
+from arena_ui.downloads import DataFiles, DownloadCache
 from arena_ui.leaderboard_cache import LeaderboardCache
 from arena_ui.ratelimit import RateLimited, RateLimits, SlidingWindowLimiter
 from arena_ui.sampling import PairSampler
@@ -23,6 +24,21 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class InputLimits:
+    """What one client may ask of the models: a prompt's size and a battle's number of turns. Both are
+    answered by two models and held in memory until the vote, so both are bounded."""
+
+    max_prompt_chars: int = 20_000
+    max_turns: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("max_prompt_chars", "max_turns"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}")
+
+
+@dataclass(frozen=True)
 class ArenaConfig:
     models: Mapping[str, ModelSpec]
     prompts: list[Prompt]
@@ -31,6 +47,9 @@ class ArenaConfig:
     limits: RateLimits = field(default_factory=RateLimits)
     leaderboard_refresh_s: float = 30.0
     answer_timeout_s: float | None = 900.0
+    input_limits: InputLimits = field(default_factory=InputLimits)
+    # Memory held by live (unvoted) battles, prompts and answers together; the least recently used go first.
+    max_live_battle_chars: int = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -47,10 +66,17 @@ class ArenaError(ValueError):
 class Arena:
     def __init__(self, config: ArenaConfig, *, backends: Mapping[str, Backend] | None = None) -> None:
         self.config = config
+        # Weights are checked before the store is opened: a bad --weight leaves no new, empty store behind.
+        PairSampler.build(config.models, config.weights)
         self.store = VoteStore(config.db)
-        self.registry = BattleRegistry(self.store)
+        # A vote store that cannot take votes would fail every vote after the answers were written.
+        self.store.check_writable()
+        self.registry = BattleRegistry(self.store, max_chars=config.max_live_battle_chars)
         self.battle_limiter = SlidingWindowLimiter(config.limits.battles_per_minute)
         self.vote_limiter = SlidingWindowLimiter(config.limits.votes_per_minute)
+        # Preparing downloads reads and writes the whole store: a few times a minute per client is plenty.
+        self.download_limiter = SlidingWindowLimiter(config.limits.downloads_per_minute)
+        self.downloads = DownloadCache()
         self.leaderboard = LeaderboardCache(self.store, refresh_s=config.leaderboard_refresh_s)
         self.prompts = list(config.prompts)
         self.prompts_by_text = {p.text.strip(): p for p in self.prompts}
@@ -105,6 +131,11 @@ class Arena:
         """Every generation of two answers (a new battle or a follow-up turn) costs one battle of the limit."""
         if not text.strip():
             raise ArenaError("Type a prompt, or pick one, before sending.")
+        limit = self.config.input_limits.max_prompt_chars
+        if len(text) > limit:
+            raise ArenaError(f"The prompt has {len(text):,} characters; this arena takes at most {limit:,}.")
+        if not is_valid_text(text):
+            raise ArenaError("The prompt holds characters that are not valid Unicode text (lone surrogates).")
         try:
             self.battle_limiter.hit(host, "battles")
         except RateLimited as exc:
@@ -134,6 +165,10 @@ class Arena:
     def add_turn(self, *, token: str | None, session: str, host: str, text: str) -> BattleSession:
         """A follow-up question in a complete battle: it makes both models answer again, so it costs the
         client one battle of its rate limit, exactly as a new battle does."""
+        s = self.registry.peek(token, session)
+        if s is not None and s.turn >= self.config.input_limits.max_turns:
+            raise ArenaError(f"This battle has {s.turn} turn(s), the most this arena allows: vote, or start "
+                             "a new battle.")
         self._spend_battle(host, text)
         try:
             return self.registry.add_turn(token or "", session, text)
@@ -187,6 +222,16 @@ class Arena:
         self.vote_limiter.record(host)
         return result
 
+    def data_files(self, host: str) -> DataFiles:
+        """The Data tab's files for the current leaderboard snapshot (written once per store state)."""
+        try:
+            self.download_limiter.hit(host, "download preparations")
+        except RateLimited as exc:
+            raise ArenaError(str(exc)) from None
+        snap = self.leaderboard.snapshot()
+        key = (self.store.count(), snap.computed_at)
+        return self.downloads.files(key, self.store, snap.overall, snap.meta)
+
     def session(self, token: str | None, session: str) -> BattleSession | None:
         return self.registry.peek(token, session)
 
@@ -196,11 +241,21 @@ class Arena:
 
     async def aclose(self) -> None:
         self.leaderboard.stop()
+        self.downloads.close()
         for b in self.backends.values():
             try:
                 await b.aclose()
             except Exception:  # noqa: BLE001
                 log.exception("closing backend %s", b.name)
+
+
+def is_valid_text(text: str) -> bool:
+    """Text that can be stored and sent as UTF-8 (JSON lets a client send a lone surrogate such as \\ud800)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def failure_message(snap: PairSnapshot, names: tuple[str, str]) -> str | None:
@@ -218,4 +273,4 @@ def failure_message(snap: PairSnapshot, names: tuple[str, str]) -> str | None:
     return "; ".join(parts) or None
 
 
-__all__ = ["Arena", "ArenaConfig", "ArenaError", "BackendError", "ModelStatus"]
+__all__ = ["Arena", "ArenaConfig", "ArenaError", "BackendError", "InputLimits", "ModelStatus"]

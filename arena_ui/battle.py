@@ -9,6 +9,7 @@ battle.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -62,6 +63,11 @@ class BattleSession:
     def turn(self) -> int:
         return sum(1 for m in self.conversation_a if m["role"] == "user")
 
+    @property
+    def chars(self) -> int:
+        """What this battle holds in memory, in characters (prompts and answers of both sides)."""
+        return sum(len(m["content"]) for m in (*self.conversation_a, *self.conversation_b))
+
 
 @dataclass(frozen=True)
 class VoteResult:
@@ -74,10 +80,14 @@ class BattleRegistry:
     """Live battles keyed by token, bounded in count and age. Thread-safe."""
 
     def __init__(self, store: VoteStore, *, ttl_s: float = 6 * 3600, max_battles: int = 50_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 max_chars: int = 64_000_000, clock: Callable[[], float] = time.monotonic) -> None:
+        """``max_chars`` bounds the memory of live battles: past it the least recently used are forgotten
+        (their tabs are told to start a new battle), so unvoted battles with huge prompts cannot pile up."""
         self.store = store
         self.ttl_s = ttl_s
         self.max_battles = max_battles
+        self.max_chars = max_chars
+        self._chars = 0
         self._clock = clock
         self._battles: OrderedDict[str, BattleSession] = OrderedDict()
         self._lock = threading.Lock()
@@ -99,8 +109,9 @@ class BattleRegistry:
         session.conversation_a.append({"role": "user", "content": prompt.text})
         session.conversation_b.append({"role": "user", "content": prompt.text})
         with self._lock:
-            self._expire()
             self._battles[token] = session
+            self._chars += session.chars
+            self._expire(keep=token)
         return token
 
     def _get(self, token: str | None, owner: str) -> BattleSession:
@@ -126,7 +137,9 @@ class BattleRegistry:
             s.conversation_a.append({"role": "user", "content": text})
             s.conversation_b.append({"role": "user", "content": text})
             s.phase = Phase.GENERATING
+            self._chars += 2 * len(text)
             self._touch(s)
+            self._expire(keep=s.token)
             return s
 
     def finish_turn(self, token: str, owner: str, answer_a: str, answer_b: str, error: str | None = None) -> None:
@@ -135,18 +148,23 @@ class BattleRegistry:
             s = self._get(token, owner)
             if s.phase is not Phase.GENERATING:
                 raise VoteRefused(_phase_reason(s.phase, "finish a turn"))
+            # A model's reply can carry lone surrogates (JSON "\\ud800"): kept as U+FFFD, so the vote can be
+            # stored as UTF-8 like everything else.
+            answer_a, answer_b = _valid_text(answer_a), _valid_text(answer_b)
             s.conversation_a.append({"role": "assistant", "content": answer_a})
             s.conversation_b.append({"role": "assistant", "content": answer_b})
             s.phase = Phase.FAILED if error else Phase.READY
             s.error = error
+            self._chars += len(answer_a) + len(answer_b)
             self._touch(s)
+            self._expire(keep=s.token)
 
     def abandon(self, token: str | None, owner: str) -> None:
         """Forget a battle that will take no vote (new battle, regenerate, closed tab)."""
         with self._lock:
             s = self._battles.get(token or "")
             if s is not None and secrets.compare_digest(s.owner, owner) and s.phase is not Phase.VOTED:
-                del self._battles[s.token]
+                self._drop(s.token)
 
     def vote(self, token: str | None, owner: str, winner: str) -> VoteResult:
         """Store the one vote of a complete battle of this session; refuse anything else."""
@@ -158,10 +176,25 @@ class BattleRegistry:
                 raise VoteRefused(_phase_reason(s.phase, "vote"))
             # Claimed under the lock: a double click or a replayed request finds VOTED and is refused.
             s.phase = Phase.VOTED
+        try:
+            battle = self._battle_of(s, winner)
+            self.store.add(battle)
+        except Exception:
+            # Not stored, whatever failed (building the record, or the store): the claim is released so
+            # that the user can try again, instead of a lost vote and "already voted" on every retry.
+            with self._lock:
+                s.phase = Phase.READY
+            raise
+        with self._lock:
+            self._drop(s.token)
+        return VoteResult(battle=battle, model_a=s.model_a, model_b=s.model_b)
+
+    @staticmethod
+    def _battle_of(s: BattleSession, winner: str) -> Battle:
         answers_a = [m["content"] for m in s.conversation_a if m["role"] == "assistant"]
         answers_b = [m["content"] for m in s.conversation_b if m["role"] == "assistant"]
         multi = s.turn > 1
-        battle = Battle(
+        return Battle(
             model_a=s.model_a, model_b=s.model_b, winner=winner, source="human", mode=s.mode,
             prompt_id=s.prompt.prompt_id, prompt=s.prompt.text, category=s.prompt.category,
             language=s.prompt.language, turn=s.turn, answer_a=answers_a[0], answer_b=answers_b[0],
@@ -170,27 +203,42 @@ class BattleRegistry:
             voter=s.voter,
             flags=leak_flags("\n\n".join(answers_a), "\n\n".join(answers_b), [s.model_a, s.model_b]),
         )
-        try:
-            self.store.add(battle)
-        except Exception:
-            with self._lock:
-                s.phase = Phase.READY  # not stored: let the user try again
-            raise
-        with self._lock:
-            self._battles.pop(s.token, None)
-        return VoteResult(battle=battle, model_a=s.model_a, model_b=s.model_b)
 
     def _touch(self, s: BattleSession) -> None:
         s.touched = self._clock()
         self._battles.move_to_end(s.token)  # keeps the dict ordered by last use, so expiry pops the oldest
 
-    def _expire(self) -> None:
+    def _drop(self, token: str) -> None:
+        s = self._battles.pop(token, None)
+        if s is not None:
+            self._chars -= s.chars
+
+    def _expire(self, keep: str | None = None) -> None:
+        """Forget battles past their age, and the least recently used while over the count or the memory
+        bound; ``keep`` (the battle being worked on) stays."""
         now = self._clock()
         while self._battles:
             oldest = next(iter(self._battles.values()))
-            if now - oldest.touched < self.ttl_s and len(self._battles) < self.max_battles:
+            if oldest.token == keep and len(self._battles) == 1:
                 break
-            self._battles.popitem(last=False)
+            over = len(self._battles) > self.max_battles or self._chars > self.max_chars
+            if now - oldest.touched < self.ttl_s and not over:
+                break
+            if oldest.token == keep:
+                self._battles.move_to_end(keep)
+                continue
+            self._drop(oldest.token)
+
+    @property
+    def live_chars(self) -> int:
+        return self._chars
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _phase_reason(phase: Phase, action: str) -> str:

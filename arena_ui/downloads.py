@@ -5,13 +5,19 @@ The files are the ones ``codearena export`` writes: the records come from ``rati
 (which carries ``flags`` and ``source``, so a consumer can drop identity-leak votes), the CSV is flattened the
 same way (a missing conversation is an empty cell), and the leaderboard carries ``ratings_meta`` (method, CI
 method, votes, date): embedded in the JSON, in a ``.meta.json`` sidecar next to the CSV.
+
+The files of a whole store can be large (answers included), so they are written once per state of the store
+(:class:`DownloadCache`), into one folder the arena owns and removes when it stops: a visitor who presses
+"Prepare downloads" again gets the same files, not another copy on disk.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +26,6 @@ import pandas as pd
 
 from ratings.export import arena_records, flat_records
 from votes import VoteStore
-
-# Columns holding lists, written as JSON text in a CSV cell (as `codearena export votes --format csv` does).
 
 
 @dataclass(frozen=True)
@@ -56,3 +60,34 @@ def write_data_files(store: VoteStore, leaderboard: pd.DataFrame, meta: Mapping[
     paths.leaderboard_json.write_text(json.dumps({**meta, "leaderboard": rows}, indent=1, ensure_ascii=False)
                                       + "\n", encoding="utf-8")
     return paths
+
+
+class DownloadCache:
+    """The Data tab's files, rewritten only when ``key`` (the store's state) changes. Thread-safe."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="codearena-data-"))
+        self._lock = threading.Lock()
+        self._key: Hashable | None = None
+        self._files: DataFiles | None = None
+        self._generation = 0
+        self.writes = 0
+
+    def files(self, key: Hashable, store: VoteStore, leaderboard: pd.DataFrame,
+              meta: Mapping[str, Any] | None = None) -> DataFiles:
+        with self._lock:
+            if self._files is not None and key == self._key:
+                return self._files
+            self._generation += 1
+            folder = self.root / str(self._generation)
+            folder.mkdir()
+            files = write_data_files(store, leaderboard, meta, folder)
+            if self._files is not None:
+                # Gradio has copied the old files into its own cache by now (it serves from there).
+                shutil.rmtree(self._files.votes_jsonl.parent, ignore_errors=True)
+            self._key, self._files = key, files
+            self.writes += 1
+            return files
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -48,11 +48,12 @@ def _self_patterns(names: Iterable[str]) -> list[re.Pattern[str]]:
     # Makers match case-sensitively: "I'm a meta-programming fan" is not a claim to be Meta's.
     makers = f"(?-i:{_alt(MAKERS)})"
     return [
-        # "I am Claude", "I'm ChatGPT", "my name is Qwen", "call me Llama", "I am an AI model called Gemini"
+        # "I am Claude", "I'm ChatGPT", "my name is Qwen", "call me Llama", "I am an AI model called Gemini";
+        # a version may follow the name at once ("I'm Qwen2.5-Coder", "I am Llama3"), where \b cannot match
         re.compile(rf"(?:\bI\s*am|\bI['’]m|\bmy\s+name\s+is|\bcall\s+me)\s+(?:an?\s+)?(?:AI\s+)?(?:model\s+)?"
-                   rf"(?:called\s+|named\s+)?(?:{who})\b", re.I),
+                   rf"(?:called\s+|named\s+)?(?:{who})(?:\b|(?=\d))", re.I),
         # "As Gemini, I ...": the speaker takes the name and speaks in the first person in that sentence
-        re.compile(rf"\bas\s+(?:{who})\s*,[^.!?\n]*\b(?:I|me|my)\b", re.I),
+        re.compile(rf"\bas\s+(?:{who})[\w.-]*\s*,[^.!?\n]*\b(?:I|me|my)\b", re.I),
         # "I was trained by Google", "As an AI developed by OpenAI", "I am a large language model from Meta"
         re.compile(rf"(?:{_SELF}|{_AS_AI}){_FILLER}[\s,]+(?:the\s+)?{makers}\b", re.I),
         # "OpenAI trained me", "Anthropic created me"

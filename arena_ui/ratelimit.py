@@ -14,9 +14,10 @@ from dataclasses import dataclass
 class RateLimits:
     votes_per_minute: int = 30
     battles_per_minute: int = 30
+    downloads_per_minute: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("votes_per_minute", "battles_per_minute"):
+        for name in ("votes_per_minute", "battles_per_minute", "downloads_per_minute"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 = unlimited), got {getattr(self, name)}")
 

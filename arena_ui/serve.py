@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import socket
 import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from arena_ui.arena import Arena, ArenaConfig
+from arena_ui.arena import Arena, ArenaConfig, InputLimits
+from arena_ui.http import ArenaEdge, EdgePolicy, HttpServer, bind_socket, parse_trusted_proxies
 from arena_ui.ratelimit import RateLimits
 from arena_ui.sampling import parse_weights
 
@@ -28,6 +29,9 @@ class ServeOptions:
     leaderboard_refresh_s: float = 30.0
     concurrency: int = 64
     queue_size: int = 2000
+    trusted_proxies: list[str] = field(default_factory=list)
+    max_prompt_chars: int = 20_000
+    max_turns: int = 8
 
 
 def make_arena(opts: ServeOptions) -> Arena:
@@ -37,6 +41,7 @@ def make_arena(opts: ServeOptions) -> Arena:
 
     if opts.port < 0 or opts.port > 65535:
         raise ValueError(f"--port {opts.port}: not a TCP port")
+    parse_trusted_proxies(opts.trusted_proxies)
     # Before the models load (which can take a while): a busy port is the commonest reason serve cannot start.
     check_port_free(opts.host, opts.port)
     config = ArenaConfig(
@@ -44,37 +49,18 @@ def make_arena(opts: ServeOptions) -> Arena:
         weights=parse_weights(opts.weights),
         limits=RateLimits(votes_per_minute=opts.votes_per_minute, battles_per_minute=opts.battles_per_minute),
         leaderboard_refresh_s=opts.leaderboard_refresh_s,
+        input_limits=InputLimits(max_prompt_chars=opts.max_prompt_chars, max_turns=opts.max_turns),
     )
     if not config.prompts:
         raise ValueError(f"--prompts {opts.prompts}: no prompts loaded")
     return Arena(config)
 
 
-class PortInUseError(OSError):
-    """The port cannot be bound; the message says which and what to do."""
-
-
-def port_in_use_message(host: str, port: int) -> str:
-    return f"port {port} on {host} is in use: choose another with --port"
-
-
 def check_port_free(host: str, port: int) -> None:
-    """Bind and release (host, port) as the server will (SO_REUSEADDR, as uvicorn sets it, so a port left in
-    TIME_WAIT by a previous run does not count as busy); Gradio's own message for a busy port is about its
-    internal port range and GRADIO_SERVER_PORT, which says nothing to a `codearena serve` user."""
-    if port == 0:
-        return  # any free port
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ValueError(f"--host {host}: not an address this machine can bind ({exc.strerror})") from exc
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            raise PortInUseError(port_in_use_message(host, port)) from exc
+    """Bind and release (host, port) as the server will, before the models load (which takes a while): a
+    busy port or an address this machine does not have is the commonest reason serve cannot start."""
+    if port != 0:
+        bind_socket(host, port).close()
 
 
 def _skip_absent_matplotlib() -> None:
@@ -85,26 +71,51 @@ def _skip_absent_matplotlib() -> None:
         sys.modules["matplotlib"] = None  # type: ignore[assignment]
 
 
-def launch(arena: Arena, opts: ServeOptions, *, block: bool = True):
-    """Build and launch; returns the Blocks (already closed when ``block`` and the user hit Ctrl-C)."""
-    from arena_ui.app import CSS, build_app
+@dataclass
+class RunningArena:
+    """A launched arena: the Gradio app and the HTTP server in front of it."""
 
-    _skip_absent_matplotlib()
+    demo: Any
+    server: HttpServer
 
-    arena.start()
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+def build_http_app(arena: Arena, opts: ServeOptions):
+    """Our ASGI app: the arena's edge (``arena_ui.http``) in front of the Gradio app mounted at ``/``."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from arena_ui.app import CSS, THEME, build_app
+
     demo = build_app(arena)
     demo.queue(default_concurrency_limit=opts.concurrency, max_size=opts.queue_size)
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app = gr.mount_gradio_app(app, demo, path="/", footer_links=["api"], ssr_mode=False, show_error=True,
+                              css=CSS, theme=THEME, max_file_size=1, server_name=opts.host,
+                              server_port=opts.port)
+    edge = ArenaEdge(app, EdgePolicy(max_body_bytes=max(1 << 20, 8 * opts.max_prompt_chars)))
+    return demo, edge
+
+
+def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningArena:
+    """Build, bind and serve; returns once the server answers (after Ctrl-C when ``block``)."""
+    _skip_absent_matplotlib()
+    sock = bind_socket(opts.host, opts.port)
     try:
-        demo.launch(server_name=opts.host, server_port=opts.port, prevent_thread_lock=True, css=CSS,
-                    ssr_mode=False, quiet=True, footer_links=["api"], show_error=True)
-    except OSError as exc:
-        # Taken between check_port_free and now; Gradio's message names its own port range instead.
-        close(arena, demo)
-        if "Cannot find empty port" in str(exc):
-            raise PortInUseError(port_in_use_message(opts.host, opts.port)) from exc
+        arena.start()
+        demo, edge = build_http_app(arena, opts)
+        server = HttpServer(edge, sock, trusted_proxies=parse_trusted_proxies(opts.trusted_proxies))
+        server.start()
+    except BaseException:
+        sock.close()
         raise
+    running = RunningArena(demo, server)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
-    print(f"CodeArena arena running on http://{host}:{opts.port}/ (bound to {opts.host}:{opts.port}; "
+    port = running.port
+    print(f"CodeArena arena running on http://{host}:{port}/ (bound to {opts.host}:{port}; "
           f"{len(arena.usable_models)} of {len(arena.status)} models usable; votes in {arena.store.path})",
           flush=True)
     for s in arena.status.values():
@@ -120,12 +131,13 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True):
         except KeyboardInterrupt:
             pass
         finally:
-            close(arena, demo)
-    return demo
+            close(arena, running)
+    return running
 
 
-def close(arena: Arena, demo) -> None:
-    demo.close()
+def close(arena: Arena, running: RunningArena) -> None:
+    running.server.stop()
+    running.demo.close(verbose=False)
     # Its own thread and loop: the caller may already run a loop (Playwright's sync API, a notebook).
     worker = threading.Thread(target=asyncio.run, args=(arena.aclose(),), name="arena-close")
     worker.start()

@@ -18,6 +18,12 @@ GREEDY = SamplingParams(temperature=0.0, max_tokens=24, top_p=1.0, seed=1)
 PROMPT = [{"role": "user", "content": "Write a Python function that reverses a string."}]
 
 
+def assert_counts_agree(completion, max_tokens: int) -> None:
+    assert 0 < completion.completion_tokens <= max_tokens
+    assert completion.finish_reason in ("length", "stop")
+    assert (completion.finish_reason == "length") == (completion.completion_tokens == max_tokens)
+
+
 def smol(name: str = "smol", **changes) -> ModelSpec:
     spec = ModelSpec(name=name, backend="llamacpp", model="builtin:smollm2-135m", params=GREEDY,
                      options={"n_ctx": 1024})
@@ -34,7 +40,9 @@ def test_stream_and_complete_give_the_same_greedy_answer():
     chunks, completion = asyncio.run(go())
     assert len(chunks) > 5 and "".join(chunks) == completion.text
     assert "def" in completion.text  # a real model answering a coding prompt with code
-    assert completion.completion_tokens == 24 and completion.finish_reason == "length"
+    # How many tokens a model writes before it stops differs between CPUs; what must hold is that the
+    # count and the reason agree: cut at max_tokens means exactly max_tokens, a stop means fewer.
+    assert_counts_agree(completion, GREEDY.max_tokens)
     assert completion.model == "smol" and completion.seconds > 0
 
 
@@ -60,13 +68,15 @@ def test_cancelled_stream_stops_and_the_model_stays_usable():
     long = replace(GREEDY, max_tokens=400)
 
     async def go():
+        before = await backend.complete(PROMPT)
         agen = backend.stream(PROMPT, long)
         first = await agen.__anext__()
         await agen.aclose()  # the consumer walks away after one token
-        return first, await asyncio.wait_for(backend.complete(PROMPT), timeout=60)
+        return before, first, await asyncio.wait_for(backend.complete(PROMPT), timeout=60)
 
-    first, after = asyncio.run(go())
-    assert first and after.completion_tokens == 24
+    before, first, after = asyncio.run(go())
+    # greedy: the model answers exactly as it did before the abandoned stream
+    assert first and after.text == before.text and after.completion_tokens == before.completion_tokens
 
 
 def test_timeout_is_a_backend_error_with_the_partial_text():

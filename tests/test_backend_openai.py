@@ -18,6 +18,7 @@ import pytest
 from serving.backends import make_backend
 from serving.backends.base import BackendError, ModelSpec, SamplingParams
 from serving.weights import resolve_weights
+from tests.test_backend_llamacpp import assert_counts_agree
 
 pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
 
@@ -97,7 +98,9 @@ def test_streaming_matches_the_non_streaming_answer(server):
     # llama.cpp's server ends its stream one token early at a line break (seen with curl as well), so the
     # two paths agree on the answer up to that last token.
     assert completion.text.startswith(streamed.rstrip()[:-2])
-    assert completion.completion_tokens == 16 and completion.finish_reason == "length"
+    # Where the model stops differs between CPUs (16 tokens cut by length on one, a stop at 15 on another):
+    # the count and the reason must agree with each other, not with one machine's run.
+    assert_counts_agree(completion, GREEDY.max_tokens)
 
 
 @pytest.mark.slow
@@ -225,5 +228,6 @@ def test_generate_through_the_server_writes_model_answers(server, tmp_path, caps
                  "--max-tokens", "8", "--no-progress"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 2 and {r["model_id"] for r in rows} == {"served-smol"}
-    assert all(r["choices"][0]["turns"][0]["token_len"] == 8 for r in rows)  # from the server's usage
+    # from the server's usage: at most the 8 asked for (a model may stop sooner on another CPU)
+    assert all(0 < r["choices"][0]["turns"][0]["token_len"] <= 8 for r in rows)
     assert "2 answered" in capsys.readouterr().out

@@ -68,6 +68,11 @@ def test_bad_weights_are_refused_with_the_reason():
     "I am a large language model, trained by Google.",
     "As Gemini, I would write it like this.",
     "OpenAI trained me on public code.",
+    # a version right after the name, where \b before the digit used to hide the claim
+    "I'm Qwen2.5-Coder.",
+    "I am SmolLM2, a language model by Hugging Face.",
+    "I am Llama3.",
+    "As Qwen2.5, I would use a dict here.",
 ])
 def test_self_identification_is_flagged(answer):
     assert find_identity_claim(answer) is not None

@@ -67,6 +67,10 @@ class StoreError(ValueError):
     """The store file cannot be used as asked (not SQLite, from a newer release, ...)."""
 
 
+class _RollBack(Exception):
+    """Ends a probe transaction (check_writable) with a rollback."""
+
+
 @dataclass(frozen=True)
 class AddResult:
     added: int
@@ -162,6 +166,25 @@ class VoteStore:
             raise
         else:
             conn.execute("COMMIT")
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` unless a vote can be written now (a read-only file or folder, a
+        read-only mount): for a server that must not find out at its first vote."""
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only")
+        for what, target in (("file", self.path), ("folder", self.path.parent)):
+            if target.exists() and not os.access(target, os.W_OK):
+                raise StoreError(f"{self.path}: the vote store {what} is not writable; votes could not be stored")
+        try:
+            # A write that changes nothing, rolled back: it takes the write lock as a vote would.
+            with self._write() as conn:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                conn.execute(f"PRAGMA user_version = {version}")
+                raise _RollBack
+        except _RollBack:
+            pass
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path}: votes cannot be written ({exc})") from exc
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

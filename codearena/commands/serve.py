@@ -36,6 +36,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds between leaderboard recomputations (default 30)")
     parser.add_argument("--concurrency", type=int, default=64, metavar="N",
                         help="events processed at once by the app's queue (default 64)")
+    parser.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                        help="a reverse proxy (address or network, e.g. 127.0.0.1 or 10.0.0.0/8) whose "
+                        "X-Forwarded-For names the client; repeatable. Without one, the connecting address "
+                        "is the client, and forwarded headers are ignored (rate limits and voter hashes key "
+                        "on the client)")
+    parser.add_argument("--max-prompt-chars", type=int, default=20_000, metavar="N",
+                        help="longest prompt or follow-up a client may send, in characters (default 20000)")
+    parser.add_argument("--max-turns", type=int, default=8, metavar="N",
+                        help="most turns (prompt + follow-ups) in one battle (default 8)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
         models=args.models, prompts=args.prompts, db=db_path(args), host=args.host, port=args.port,
         weights=args.weight, votes_per_minute=args.votes_per_minute,
         battles_per_minute=args.battles_per_minute, leaderboard_refresh_s=args.leaderboard_refresh,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, trusted_proxies=args.trusted_proxy, max_prompt_chars=args.max_prompt_chars,
+        max_turns=args.max_turns,
     ))
