@@ -33,9 +33,9 @@ and the caller did not ask for ``unsafe_no_sandbox``.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
-import json
 import logging
 import os
 import selectors
@@ -132,10 +132,9 @@ class StepResult:
 
     @classmethod
     def from_status(cls, data: dict) -> StepResult:
-        sig = data.get("signal")
         return cls(name=str(data.get("step", "")),
                    exit_code=data["exit_code"] if isinstance(data.get("exit_code"), int) else None,
-                   signal=sig if isinstance(sig, str) and sig.startswith("SIG") else None,
+                   signal=_signal_name(data.get("signal")),
                    wall_s=float(data.get("wall_s") or 0.0), cpu_s=float(data.get("cpu_s") or 0.0),
                    maxrss_kb=int(data.get("maxrss_kb") or 0), timed_out=bool(data.get("timed_out")),
                    exec_error=data.get("exec_error") if isinstance(data.get("exec_error"), str) else None,
@@ -158,6 +157,15 @@ class SandboxResult:
 
     def step(self, name: str) -> StepResult | None:
         return next((s for s in self.steps if s.name == name), None)
+
+
+def _signal_name(number: object) -> str | None:
+    if not isinstance(number, int) or isinstance(number, bool):
+        return None
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"
 
 
 # --- who and what the sandbox can see ---------------------------------------------------------------
@@ -301,7 +309,7 @@ def _unlinked_file() -> int:
     return fd
 
 
-def _limits_json(step: Step) -> dict[str, int]:
+def _rlimits(step: Step) -> dict[str, int]:
     out = {
         "cpu": max(1, int(step.cpu_s + 0.999)),
         "data": step.memory_mb << 20,
@@ -317,9 +325,9 @@ def _limits_json(step: Step) -> dict[str, int]:
 
 
 def _init_config(job: Job, status_fd: int, *, pid1: bool, cwd: str, env: dict[str, str]) -> str:
-    steps = [{"name": s.name, "argv": list(s.argv), "wall_s": s.wall_s, "limits": _limits_json(s),
+    steps = [{"name": s.name, "argv": list(s.argv), "wall_s": s.wall_s, "limits": _rlimits(s),
               "capture": s.capture_bytes, "stdin": s.stdin, "ok": list(s.ok_exit_codes)} for s in job.steps]
-    return json.dumps({"status_fd": status_fd, "pid1": pid1, "cwd": cwd, "env": env, "steps": steps})
+    return repr({"status_fd": status_fd, "pid1": pid1, "cwd": cwd, "env": env, "steps": steps})
 
 
 def _env(job: Job, home: str) -> dict[str, str]:
@@ -495,8 +503,8 @@ def _run(job: Job, make_args, *, passwd: bool, cwd: str, backend: str,
     steps = []
     for line in raw_status.decode("utf-8", "replace").splitlines():
         try:
-            steps.append(StepResult.from_status(json.loads(line)))
-        except (ValueError, KeyError, TypeError):
+            steps.append(StepResult.from_status(ast.literal_eval(line)))
+        except (ValueError, KeyError, TypeError, SyntaxError, MemoryError, RecursionError):
             continue
     error = None
     stdout = _decode(out, cut=cut == "stdout", limit=job.max_output_bytes)
