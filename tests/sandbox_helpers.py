@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,19 @@ def require_runner(language: str) -> None:
         pytest.skip(f"the {language} runner is unavailable here: {info.reason}")
 
 
-def pid_namespace_members(ns: str) -> list[int]:
-    """Host pids of the processes in the PID namespace ns (as /proc/PID/ns/pid reads, e.g. 'pid:[4026...]')."""
+def pid_namespace_members(ns: str, *, settle_s: float = 5.0) -> list[int]:
+    """Host pids of the processes left in the PID namespace ns (as /proc/PID/ns/pid reads it, e.g.
+    'pid:[4026...]'). A sandbox killed from outside dies a moment after its bwrap: allow settle_s for that
+    (it returns as soon as none are left; a process that outlives the sandbox stays in the list)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        members = _members(ns)
+        if not members or time.monotonic() > deadline:
+            return members
+        time.sleep(0.05)
+
+
+def _members(ns: str) -> list[int]:
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

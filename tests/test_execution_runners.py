@@ -177,3 +177,14 @@ def test_run_file_takes_markdown_or_source(tmp_path: Path) -> None:
     answer = tmp_path / "a.md"
     answer.write_text("```sh\necho from-markdown\n```\n")
     assert run_file(answer).stdout == "from-markdown\n"
+
+
+def test_the_execution_room_imports_no_ui() -> None:
+    import ast
+
+    for path in (Path(__file__).resolve().parents[1] / "serving" / "execution").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in ("gradio", "arena_ui", "codearena"), f"{path.name}: {name}"

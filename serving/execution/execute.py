@@ -107,7 +107,7 @@ def available_languages(*, unsafe_no_sandbox: bool = False) -> frozenset[str]:
 _OUT_OF_MEMORY = re.compile(
     r"^MemoryError\b|JavaScript heap out of memory|Fatal process OOM|java\.lang\.OutOfMemoryError|"
     r"insufficient memory for the Java Runtime|std::bad_alloc|memory allocation of \d+ bytes failed|"
-    r"fatal error: runtime: out of memory|Cannot allocate memory|xmalloc: cannot allocate|out of memory",
+    r"fatal error: runtime: out of memory|Cannot allocate memory|x(m|re)alloc: cannot allocate|out of memory",
     re.MULTILINE | re.IGNORECASE)
 
 
