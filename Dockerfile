@@ -1,9 +1,21 @@
 # CodeArena on its embedded default: SQLite vote store on a volume, two local models on CPU, no key, no GPU.
 FROM python:3.11-slim
 
-# llama-cpp-python builds from source: a C/C++ toolchain and cmake are needed at build time.
+# llama-cpp-python builds from source: a C/C++ toolchain and cmake are needed at build time. The same
+# gcc/g++ serve the C and C++ runners; bubblewrap is the sandbox that answers' code runs in, and nodejs
+# the JavaScript runner (Python's is this image's own interpreter). `codearena sandbox list` shows what
+# runs. bubblewrap needs user namespaces, which Docker's default seccomp profile and masked /proc refuse:
+# run the container with --security-opt seccomp=unconfined --security-opt systempaths=unconfined (and,
+# on hosts whose AppArmor restricts user namespaces, --security-opt apparmor=unconfined) for the Run
+# buttons to work; without them they say why they are off.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential=12.* cmake=3.* \
+    && apt-get install -y --no-install-recommends build-essential=12.* cmake=3.* bubblewrap=0.* \
+    && rm -rf /var/lib/apt/lists/*
+# nodejs is whatever major the base image's Debian release carries (18 on 12, 20 on 13): no one glob
+# pins both, and any of them runs the answers' JavaScript.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 arena \

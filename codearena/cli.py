@@ -2,7 +2,8 @@
 run(); the work itself lives in the rooms (serving, votes, ratings, arena_ui), so the CLI and the Python
 API share one implementation.
 
-Data flows one way, and so does this list: prompts -> answers -> votes -> ratings -> leaderboard/export.
+Data flows one way, and so does this list: prompts -> answers -> (runs) -> votes -> ratings ->
+leaderboard/export.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("models", "models"),
     ("prompts", "prompts"),
     ("generate", "generate"),
+    ("sandbox", "sandbox"),
     ("judge", "judge"),
     ("duel", "duel"),
     ("import", "import_"),
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="codearena",
         description="Human-preference evaluation of code LLMs: crowd votes in the browser, local model duels "
         "judged by an LLM, Bradley-Terry ratings validated against LLM-judge rankings.",
-        epilog="Data flows: prompts -> answers (generate) -> votes (serve, duel, import) -> ratings (rate, "
+        epilog="Data flows: prompts -> answers (generate) -> runs (sandbox) -> votes (serve, duel, import) -> ratings (rate, "
         "validate) -> export. Run 'codearena COMMAND --help' for each command's options.",
     )
     parser.add_argument("--version", action="version", version=f"codearena {__version__}")

@@ -10,7 +10,7 @@ import pytest
 from codearena import __version__
 from codearena.cli import COMMANDS, build_parser
 
-EXPECTED = ["serve", "models", "prompts", "generate", "judge", "duel", "import", "rate", "validate", "export"]
+EXPECTED = ["serve", "models", "prompts", "generate", "sandbox", "judge", "duel", "import", "rate", "validate", "export"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,7 +53,7 @@ def test_serving_and_ratings_import_without_gradio() -> None:
     # vLLM environments cannot hold gradio 6: the CLI parser and these rooms must not pull it in.
     code = (
         "import sys; import codearena.cli as c; c.build_parser(); import serving, ratings, votes; "
-        "import serving.backends.base; "
+        "import serving.backends.base; import serving.execution; "
         "sys.exit(1 if any(m == 'gradio' or m.startswith('gradio.') for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

@@ -29,3 +29,9 @@ def test_it_serves_the_default_as_non_root_with_the_db_on_a_volume() -> None:
     users = [ln.split()[1] for ln in text.splitlines() if ln.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")  # uid 10001 = the arena user
     assert 'VOLUME ["/data"]' in text and "CODEARENA_DB=/data/" in text
+
+
+def test_the_image_carries_the_sandbox_and_node() -> None:
+    installs = [ln for ln in DOCKERFILE.read_text().splitlines() if "apt-get install" in ln]
+    assert any("bubblewrap" in ln for ln in installs), "the code sandbox (bwrap) must be in the image"
+    assert any("nodejs" in ln for ln in installs), "the JavaScript runner needs node"
