@@ -7,13 +7,13 @@ analysis (Li et al. 2024) and Chatbot Arena's style control treat length.
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 import pandas as pd
 
 from ratings.agreement import canonical_votes
+from votes.judgment import JudgeDetail, position_sign
 
 
 def _paired_battles(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -39,21 +39,17 @@ def _paired_battles(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return (g["label"].nunique() == 1).to_numpy(), g["pos"].sum().to_numpy()
 
 
-STRENGTH = {"A>>B": 1, "A>B": 1, "A=B": 0, "B>A": -1, "B>>A": -1}
-
-
 def _embedded_games(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The same from battles that carry both games in ``judge_detail["games"]`` (CodeArena's duel: one
-    combined battle per pair, each game with its ``score`` label and ``swapped`` flag)."""
+    """The same from battles that carry both games in their judge detail (CodeArena's duel: one combined
+    battle per pair, each game with its label and ``swapped`` flag; votes.judgment.JudgeDetail)."""
     consistent, pos_sum = [], []
-    for detail in battles["judge_detail"].dropna() if "judge_detail" in battles else []:
-        d = json.loads(detail) if isinstance(detail, str) else detail
-        games = [g for g in (d.get("games") or []) if isinstance(g, dict) and g.get("score") in STRENGTH]
-        plain = [g for g in games if not g.get("swapped")]
-        swapped = [g for g in games if g.get("swapped")]
-        if not plain or not swapped:
+    for stored in battles["judge_detail"].dropna() if "judge_detail" in battles else []:
+        detail = JudgeDetail.from_stored(stored)
+        pair = detail.swap_pair() if detail is not None else None
+        if pair is None:
             continue
-        pos1, pos2 = STRENGTH[plain[0]["score"]], STRENGTH[swapped[0]["score"]]  # +1: position A won
+        assert pair[0].label is not None and pair[1].label is not None
+        pos1, pos2 = position_sign(pair[0].label), position_sign(pair[1].label)  # +1: position A won
         # From model_a's side: it sits in A in the plain game and in B in the swapped one.
         consistent.append(pos1 == -pos2)
         pos_sum.append(pos1 + pos2)

@@ -18,18 +18,33 @@ import asyncio
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
 from serving.backends.base import Backend, BackendError, Message, SamplingParams
+from votes.judgment import (
+    LABELS,
+    POINTS,
+    SYNONYMS,
+    GameRecord,
+    JudgmentRecord,
+    Outcome,
+    VerdictStatus,
+    combine,
+    game_points,
+    judge_battle_id,
+    normalize_label,
+)
+from votes.record import Battle, text_hash
 
-LABELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+# The judgment record (games, labels, points, the stored form) is owned by votes.judgment; these names stay
+# importable from here for callers of the judge.
+Game = GameRecord
+Judgment = JudgmentRecord
+__all__ = ["LABELS", "POINTS", "SYNONYMS", "Game", "Judgment", "combine", "game_points", "normalize_label"]
+
 # CodeArena's judge_config.yaml regex_pattern: any run of A, B, <, >, = inside double brackets.
 VERDICT_RE = re.compile(r"\[\[([AB<>=]+)\]\]")
-# The mirrored spellings CodeArena's scorer also accepts.
-SYNONYMS: dict[str, str] = {"A<<B": "B>>A", "A<B": "B>A", "B<<A": "A>>B", "B<A": "A>B", "B=A": "A=B"}
-# Points for the answer shown in position A.
-POINTS: dict[str, int] = {"A>>B": 2, "A>B": 1, "A=B": 0, "B>A": -1, "B>>A": -2}
 # GBNF for a follow-up that can only be a verdict (llama.cpp grammar-constrained sampling).
 VERDICT_GBNF = 'root ::= "[[" ("A>>B" | "A>B" | "A=B" | "B>A" | "B>>A") "]]"'
 
@@ -63,7 +78,6 @@ USER_TEMPLATE = """<|User Prompt|>
 FOLLOWUP = ("Finish your judgment: reply with only the final verdict label, one of "
             "[[A>>B]], [[A>B]], [[A=B]], [[B>A]], [[B>>A]].")
 
-VerdictStatus = Literal["ok", "missing", "conflict"]
 
 
 @dataclass(frozen=True)
@@ -73,14 +87,6 @@ class Verdict:
     label: str | None
     status: VerdictStatus
     found: tuple[str, ...] = ()  # every bracketed label the regex matched, as written
-
-
-def normalize_label(raw: str) -> str | None:
-    """A label as CodeArena's scorer reads it (``B<A`` is ``A>B``); None for anything else (``[[AB]]``)."""
-    raw = raw.strip()
-    if raw in POINTS:
-        return raw
-    return SYNONYMS.get(raw)
 
 
 def parse_verdict(text: str) -> Verdict:
@@ -99,26 +105,6 @@ def parse_verdict(text: str) -> Verdict:
     return Verdict(labels.pop(), "ok", found)
 
 
-def game_points(label: str, swapped: bool) -> int:
-    """Points for model_a from one game. In the swapped game model_a's answer sits in position B."""
-    points = POINTS[label]
-    return -points if swapped else points
-
-
-Outcome = Literal["model_a", "model_b", "tie"]
-
-
-def combine(labels: Sequence[str]) -> tuple[int, Outcome]:
-    """CodeArena's combination of games: (sum of model_a's points, winner). Games alternate positions:
-    game 1 shows model_a as A, game 2 as B (and so on for more games)."""
-    total = sum(game_points(label, swapped=i % 2 == 1) for i, label in enumerate(labels))
-    if total > 0:
-        return total, "model_a"
-    if total < 0:
-        return total, "model_b"
-    return total, "tie"
-
-
 @dataclass(frozen=True)
 class JudgeSettings:
     system_prompt: str = SYSTEM_PROMPT
@@ -132,52 +118,6 @@ class JudgeSettings:
     max_answer_chars: int = 4000
     # Constrain the follow-up to the five labels where the backend can (llama.cpp grammars).
     constrain_followup: bool = True
-
-
-@dataclass
-class Game:
-    """One game: the prompt the judge saw, every reply (the follow-up's too) and the verdict found."""
-
-    swapped: bool
-    user_prompt: str
-    replies: list[str] = field(default_factory=list)
-    followup: bool = False
-    label: str | None = None
-    status: VerdictStatus = "missing"
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def judgment(self) -> str:
-        return "\n".join(self.replies)
-
-    def to_dict(self) -> dict[str, Any]:
-        # "score" holds the label and "judgment" the raw text, as Arena-Hard's judgment files do.
-        return {"score": self.label, "judgment": self.judgment, "user_prompt": self.user_prompt,
-                "swapped": self.swapped, "followup": self.followup, "status": self.status,
-                "error": self.error, "replies": list(self.replies), "seconds": round(self.seconds, 3)}
-
-
-@dataclass
-class Judgment:
-    """Both games on one (question, model_a, model_b) and their combination; ``error`` when unusable."""
-
-    question_id: str
-    model_a: str
-    model_b: str
-    judge: str
-    games: list[Game]
-    points: int | None = None
-    winner: Outcome | None = None
-    error: str | None = None
-    category: str | None = None
-    language: str | None = None
-    tstamp: float = field(default_factory=time.time)
-
-    def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["games"] = [g.to_dict() for g in self.games]
-        return record
 
 
 def truncate(text: str, limit: int) -> str:
@@ -239,58 +179,60 @@ async def _llamacpp_grammar_reply(backend: Any, messages: list[Message], params:
 
 
 async def play_game(ask: Ask, question: str, answer_a: str, answer_b: str, *, swapped: bool,
-                    settings: JudgeSettings) -> Game:
+                    settings: JudgeSettings) -> GameRecord:
     """One game; ``answer_a``/``answer_b`` are already in the positions the judge will see them."""
     messages = build_messages(question, answer_a, answer_b, settings)
-    game = Game(swapped=swapped, user_prompt=messages[1]["content"])
+    user_prompt = messages[1]["content"]
+    replies: list[str] = []
+    followup = False
     start = time.perf_counter()
     params = SamplingParams(temperature=settings.temperature, max_tokens=settings.max_tokens, top_p=1.0,
                             seed=settings.seed)
     try:
         reply = await ask(messages, params, False)
-        game.replies.append(reply)
+        replies.append(reply)
         verdict = parse_verdict(reply)
         # CodeArena follows up only on a missing label and scores a conflict as nothing. Small judges often
         # echo the whole label list from the instructions, so a conflict gets the same one follow-up here,
         # and the follow-up alone then decides.
         if verdict.status in ("missing", "conflict"):
-            game.followup = True
+            followup = True
             messages = [*messages, {"role": "assistant", "content": reply},
                         {"role": "user", "content": settings.followup}]
             short = SamplingParams(temperature=settings.temperature, max_tokens=settings.followup_max_tokens,
                                    top_p=1.0, seed=settings.seed)
-            game.replies.append(await ask(messages, short, settings.constrain_followup))
-            verdict = parse_verdict(game.replies[-1])
+            replies.append(await ask(messages, short, settings.constrain_followup))
+            verdict = parse_verdict(replies[-1])
     except BackendError as exc:
-        game.error = f"judge call failed: {exc}"
-        game.seconds = time.perf_counter() - start
-        return game
-    game.seconds = time.perf_counter() - start
-    game.label, game.status = verdict.label, verdict.status
+        return GameRecord(swapped=swapped, user_prompt=user_prompt, replies=tuple(replies), followup=followup,
+                          error=f"judge call failed: {exc}", seconds=time.perf_counter() - start)
+    error = None
     if verdict.status == "missing":
-        game.error = "no verdict label after the follow-up"
+        error = "no verdict label after the follow-up"
     elif verdict.status == "conflict":
-        game.error = f"conflicting verdict labels {list(verdict.found)}"
-    return game
+        error = f"conflicting verdict labels {list(verdict.found)}"
+    return GameRecord(swapped=swapped, user_prompt=user_prompt, replies=tuple(replies), followup=followup,
+                      label=verdict.label, status=verdict.status, error=error,
+                      seconds=time.perf_counter() - start)
 
 
 async def judge_pair(ask: Ask, *, question_id: str, question: str, model_a: str, answer_a: str, model_b: str,
                      answer_b: str, judge: str, settings: JudgeSettings | None = None,
-                     category: str | None = None, language: str | None = None) -> Judgment:
+                     category: str | None = None, language: str | None = None) -> JudgmentRecord:
     """Two games with positions swapped, combined; a game without a verdict makes the judgment an error."""
     settings = settings or JudgeSettings()
     games = [
         await play_game(ask, question, answer_a, answer_b, swapped=False, settings=settings),
         await play_game(ask, question, answer_b, answer_a, swapped=True, settings=settings),
     ]
-    judgment = Judgment(question_id=question_id, model_a=model_a, model_b=model_b, judge=judge, games=games,
-                        category=category, language=language)
     errors = [f"game {i + 1}: {g.error}" for i, g in enumerate(games) if g.error]
-    if errors:
-        judgment.error = "; ".join(errors)
-    else:
-        judgment.points, judgment.winner = combine([g.label for g in games if g.label is not None])
-    return judgment
+    points: int | None = None
+    winner: Outcome | None = None
+    if not errors:
+        points, winner = combine([g.label for g in games if g.label is not None])
+    return JudgmentRecord(question_id=question_id, model_a=model_a, model_b=model_b, judge=judge, games=games,
+                          points=points, winner=winner, error="; ".join(errors) or None, category=category,
+                          language=language, question=question, answer_a=answer_a, answer_b=answer_b)
 
 
 @dataclass(frozen=True)
@@ -347,36 +289,16 @@ def summarize(judgments: Sequence[Judgment]) -> Score:
 
 
 def battle_id(judge: str, model_a: str, model_b: str, question_id: str, answer_a: str, answer_b: str) -> str:
-    """Deterministic: the same judge on the same two answers is one battle, so a re-run adds nothing and
-    a duel can resume where it stopped; new answers (or another judge) make a new battle."""
-    from votes.record import import_id, text_hash
-
-    return import_id(f"judge:{judge}", model_a, model_b, str(question_id), text_hash(answer_a), text_hash(answer_b))
+    """The id of the battle a judgment of these two answers casts (see votes.judgment.judge_battle_id)."""
+    return judge_battle_id(judge, model_a, model_b, question_id, text_hash(answer_a), text_hash(answer_b))
 
 
-def to_battle(judgment: Judgment, *, prompt: str, answer_a: str, answer_b: str):
-    """The vote this judgment casts, for the store. Anonymous: the judge never sees model names."""
-    from votes.record import Battle
-
-    if judgment.error is not None or judgment.winner is None:
-        raise ValueError(f"question {judgment.question_id}: judgment has no verdict ({judgment.error})")
-    return Battle(
-        model_a=judgment.model_a, model_b=judgment.model_b, winner=judgment.winner,
-        source=f"judge:{judgment.judge}", mode="anonymous", prompt_id=judgment.question_id, prompt=prompt,
-        category=judgment.category, language=judgment.language, answer_a=answer_a, answer_b=answer_b,
-        judge_detail={"points": judgment.points, "games": [g.to_dict() for g in judgment.games]},
-        id=battle_id(judgment.judge, judgment.model_a, judgment.model_b, judgment.question_id, answer_a, answer_b),
-    )
+def to_battle(judgment: JudgmentRecord, *, prompt: str, answer_a: str, answer_b: str) -> Battle:
+    """The vote this judgment casts on these answers (votes.judgment.JudgmentRecord.to_battle)."""
+    return replace(judgment, question=prompt, answer_a=answer_a, answer_b=answer_b, answer_a_hash=None,
+                   answer_b_hash=None).to_battle()
 
 
-def judgment_from_battle(battle: Any) -> Judgment:
-    """A stored judge battle back as a Judgment (a resumed duel reports it without judging again)."""
-    detail = battle.judge_detail or {}
-    games = [Game(swapped=bool(g.get("swapped")), user_prompt=g.get("user_prompt", ""),
-                  replies=list(g.get("replies") or [g.get("judgment", "")]), followup=bool(g.get("followup")),
-                  label=g.get("score"), status=g.get("status", "ok"), error=g.get("error"),
-                  seconds=float(g.get("seconds") or 0.0))
-             for g in detail.get("games", [])]
-    return Judgment(question_id=str(battle.prompt_id), model_a=battle.model_a, model_b=battle.model_b,
-                    judge=battle.source.split(":", 1)[1], games=games, points=detail.get("points"),
-                    winner=battle.winner, category=battle.category, language=battle.language)
+def judgment_from_battle(battle: Battle) -> JudgmentRecord:
+    """A stored judge battle back as its judgment (a resumed duel reports it without judging again)."""
+    return JudgmentRecord.from_battle(battle)
