@@ -139,43 +139,14 @@ Ask = Callable[[list[Message], SamplingParams, bool], Any]
 
 
 def backend_ask(backend: Backend) -> Ask:
-    """Ask a backend; the constrained follow-up uses its grammar support when it has one."""
+    """Ask a backend; the constrained follow-up is grammar-constrained where the backend supports it."""
 
     async def ask(messages: list[Message], params: SamplingParams, constrained: bool) -> str:
-        if constrained:
-            complete_grammar = getattr(backend, "complete_with_grammar", None)
-            if complete_grammar is not None:
-                return (await complete_grammar(messages, params, VERDICT_GBNF)).text
-            if backend.spec.backend == "llamacpp" and hasattr(backend, "engine"):
-                return await _llamacpp_grammar_reply(backend, messages, params, VERDICT_GBNF)
+        if constrained and backend.supports_grammar:
+            return (await backend.complete_with_grammar(messages, params, VERDICT_GBNF)).text
         return (await backend.complete(messages, params)).text
 
     return ask
-
-
-async def _llamacpp_grammar_reply(backend: Any, messages: list[Message], params: SamplingParams,
-                                  grammar: str) -> str:
-    """A grammar-constrained reply from the backend's shared llama.cpp engine, run on the engine's own
-    worker thread (llama.cpp is not thread-safe). Short and non-streaming: it is one verdict label."""
-    engine = await backend.engine()
-
-    def work() -> str:
-        from llama_cpp import LlamaGrammar
-
-        out = engine.llama.create_chat_completion(
-            messages=backend.with_system(messages), temperature=params.temperature, top_p=params.top_p,
-            max_tokens=params.max_tokens, seed=params.seed, grammar=LlamaGrammar.from_string(grammar, verbose=False))
-        return out["choices"][0]["message"]["content"] or ""
-
-    loop = asyncio.get_running_loop()
-    try:
-        return await asyncio.wait_for(loop.run_in_executor(engine.worker, work), timeout=backend.spec.timeout_s)
-    except (asyncio.TimeoutError, TimeoutError):
-        raise BackendError(backend.name, f"timed out after {backend.spec.timeout_s:g} s") from None
-    except BackendError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - llama.cpp raises plain ValueError/RuntimeError
-        raise BackendError(backend.name, f"llama.cpp grammar-constrained generation failed: {exc}") from exc
 
 
 async def play_game(ask: Ask, question: str, answer_a: str, answer_b: str, *, swapped: bool,

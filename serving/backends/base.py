@@ -85,6 +85,15 @@ class Backend(ABC):
         parts = [delta async for delta in self.stream(messages, params)]
         return Completion(text="".join(parts), model=self.name, seconds=time.perf_counter() - start)
 
+    #: Whether :meth:`complete_with_grammar` constrains output (llama.cpp's GBNF grammars).
+    supports_grammar: bool = False
+
+    async def complete_with_grammar(self, messages: list[Message], params: SamplingParams,
+                                    grammar: str) -> Completion:
+        """A reply constrained to the GBNF ``grammar``; backends that cannot constrain their output answer
+        with a plain completion (callers check :attr:`supports_grammar` when it matters)."""
+        return await self.complete(messages, params)
+
     async def aclose(self) -> None:
         """Release clients, servers or in-process engines (nothing to release by default)."""
         return None

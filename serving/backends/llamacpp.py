@@ -198,6 +198,36 @@ class LlamaCppBackend(Backend):
             finally:
                 stop.set()  # consumer gone, timed out or done: the worker stops at the next token
 
+    supports_grammar = True
+
+    async def complete_with_grammar(self, messages: list[Message], params: SamplingParams,
+                                    grammar: str) -> Completion:
+        """A short reply constrained by a GBNF grammar (the judge's verdict follow-up), on the engine's own
+        worker thread (llama.cpp is not thread-safe). Non-streaming: it is a few tokens."""
+        engine = await self.engine()
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+
+        def work() -> tuple[str, str | None]:
+            from llama_cpp import LlamaGrammar
+
+            out = engine.llama.create_chat_completion(
+                messages=self.with_system(messages), temperature=params.temperature, top_p=params.top_p,
+                max_tokens=params.max_tokens, seed=params.seed,
+                grammar=LlamaGrammar.from_string(grammar, verbose=False))
+            choice = out["choices"][0]
+            return choice["message"]["content"] or "", choice.get("finish_reason")
+
+        async with self._limit.get():
+            try:
+                text, finish = await asyncio.wait_for(loop.run_in_executor(engine.worker, work),
+                                                      timeout=self.spec.timeout_s)
+            except (asyncio.TimeoutError, TimeoutError):
+                raise self._timeout([]) from None
+            except Exception as exc:  # noqa: BLE001 - llama.cpp raises plain ValueError/RuntimeError
+                raise BackendError(self.name, f"llama.cpp grammar-constrained generation failed: {exc}") from exc
+        return Completion(text=text, model=self.name, seconds=time.perf_counter() - start, finish_reason=finish)
+
     async def complete(self, messages: list[Message], params: SamplingParams | None = None) -> Completion:
         """Like joining ``stream`` but the tokens stay on the worker thread until the end: no per-token
         wake-up of the event loop, which on a small CPU costs generation speed."""
