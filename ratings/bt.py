@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ratings import _prefetch
 from ratings._threads import single_blas_thread
 
 ELO_BASE = 1000.0
@@ -73,6 +74,7 @@ def fit_bt(wins_half: np.ndarray) -> np.ndarray:
     a few Newton steps then take it to machine precision (ILSR's own tolerance is on the stationary
     distribution, not on the likelihood).
     """
+    _prefetch.wait("choix")  # started by ratings.source.load_battles, overlapping the file read
     import choix  # ~0.4 s (it pulls in scipy.stats): imported only when a fit is actually asked for
 
     m = wins_half.shape[0]

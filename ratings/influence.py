@@ -40,7 +40,7 @@ class PairFlip:
     gap: float  # Elo, upper - lower on all votes
     n_votes: int | None  # None: no removal of up to all the gap-closing votes reverses the pair
     share: float  # n_votes / all votes
-    battles: np.ndarray  # row indices (into the battles given) of the votes to drop
+    battles: np.ndarray  # row indices (into the battles given) of the votes to drop, most gap-closing first
     approx_votes: float  # what the linearisation alone predicted
     confirmed: bool  # a refit without ``battles`` has lower above upper
     refit_gap: float  # Elo, upper - lower after dropping them
@@ -161,10 +161,10 @@ class _CellRows:
         return cls(rows=rows, starts=np.searchsorted(cell_of[rows], np.arange(n_cells + 1)))
 
     def first(self, order: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
-        """Row indices of the first n votes of the cell order (within a cell, the earliest rows)."""
+        """Row indices of the first n votes of the cell order, in that order (within a cell, earliest row first)."""
         need = np.clip(n - np.concatenate([[0.0], np.cumsum(counts[order])[:-1]]), 0, counts[order])
         take = [self.rows[self.starts[c] : self.starts[c] + int(k)] for c, k in zip(order, need, strict=True) if k > 0]
-        return np.sort(np.concatenate(take)) if take else np.zeros(0, dtype=np.int64)
+        return np.concatenate(take) if take else np.zeros(0, dtype=np.int64)
 
 
 def _pair_flip(cells: Cells, cell_rows: _CellRows, theta: np.ndarray, a_inv: np.ndarray, models: list[str], i: int,

@@ -131,7 +131,10 @@ def _store_columns(df: pd.DataFrame) -> pd.DataFrame:
     biases, style control) reads files and stores alike: prompt_id from question_id, answer_a/b from the
     last assistant turn of conversation_a/b. Columns already present are left as they are."""
     if "prompt_id" not in df.columns and "question_id" in df.columns:
-        df["prompt_id"] = [None if pd.isna(q) else str(q) for q in df["question_id"]]
+        # Column-wise str() with missing ids kept missing: what a per-row str(q) gave, ~100x faster.
+        q = df["question_id"]
+        present = q.notna().to_numpy()
+        df["prompt_id"] = np.where(present, q.astype(str).to_numpy(dtype=object), None)
     for side in ("a", "b"):
         conv = f"conversation_{side}"
         if f"answer_{side}" not in df.columns and conv in df.columns:
