@@ -3,7 +3,7 @@
 True ratings of M models spaced as a real leaderboard (normal quantiles, sd 100 Elo: a few Elo apart in the
 crowded middle, tens at the ends), votes drawn from Davidson's ties model (nu 0.5: about 20% ties between
 equal models). Both strategies start from the same uniform warm-up (2 votes per pair), then draw votes in
-batches (5% of the votes so far, which is also the resolution of the counts) from their pair
+batches (2% of the votes so far, which is also the resolution of the counts) from their pair
 probabilities: uniform over pairs, or ratings.active.pair_probabilities recomputed after every batch,
 told the same goal as the stopping rule. After each batch the half-ties BT fit and its sandwich
 covariance decide whether to stop. Goals:
@@ -14,7 +14,7 @@ covariance decide whether to stop. Goals:
 With 100 models spaced like a real leaderboard the middle ones are ~2.5 Elo apart: separating all of
 them takes tens of millions of votes whatever the sampler, so "separate" runs for 20 models only.
 
-    python bench/bench_active_sampling.py                  # 20 and 100 models, 3 seeds, every goal
+    python bench/bench_active_sampling.py                  # 20 and 100 models, 5 seeds, every goal
     python bench/bench_active_sampling.py --models 20 --seeds 5 --goals separate
 """
 
@@ -101,7 +101,7 @@ def run(m: int, seed: int, strategy: str, target_elo: float | None, budget: int,
     total = 2 * len(pi)
     theta, cov = fit(wins, ties, np.zeros(m))
     while total < budget:
-        batch = max(200, int(0.05 * total))
+        batch = max(200, int(0.02 * total))
         if strategy == "uniform":
             p = np.full(len(pi), 1.0 / len(pi))
         else:
@@ -120,7 +120,7 @@ def run(m: int, seed: int, strategy: str, target_elo: float | None, budget: int,
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", type=int, nargs="+", default=[20, 100])
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--goals", nargs="+", choices=("separate", "precise", "either"), default=None,
                    help="default: every goal for 20 models, precise and either for more")
     p.add_argument("--target", type=float, nargs="+", default=None,

@@ -40,7 +40,7 @@ from ratings.bt import ELO_SCALE, sigmoid
 
 @dataclass(frozen=True)
 class SamplingPolicy:
-    floor: float = 0.1  # share of the probability spread evenly over all pairs
+    floor: float = 0.05  # share of the probability spread evenly over all pairs
     neighbours: int = 1  # separation targets: each model against this many models below it in the order
     resolution_elo: float = 5.0  # pairs closer than this count as this far apart
     critical: float = 2.5  # |gap| / se that separates a pair (about the simultaneous max-t for 10-100 models)

@@ -37,6 +37,7 @@ CLUSTER_BY = ("prompt", "voter", "none")
 # Where each kind of cluster id lives: our store's column first, then the Chatbot Arena / MT-bench name.
 CLUSTER_COLUMNS: dict[str, tuple[str, ...]] = {"prompt": ("prompt_id", "question_id"), "voter": ("voter", "judge")}
 MIN_CLUSTERS = 20
+DENSE_LIMIT = 20_000_000  # cluster-by-model or cluster-by-cell tables up to this size are built dense
 
 
 class ClusterError(ValueError):
@@ -128,10 +129,16 @@ def battle_residuals(enc: Encoded, theta: np.ndarray) -> np.ndarray:
 
 
 def cluster_score_sums(enc: Encoded, theta: np.ndarray, codes: np.ndarray, n_clusters: int):
-    """Sparse [C, M] matrix of per-cluster score sums g_c (a battle adds r to model_a and -r to model_b)."""
+    """[C, M] per-cluster score sums g_c (a battle adds r to model_a and -r to model_b): a dense array for a
+    few hundred prompts, a sparse matrix for many voters."""
+    r = battle_residuals(enc, theta)
+    m = enc.n_models
+    if n_clusters * m <= DENSE_LIMIT:
+        flat = (np.bincount(codes * m + enc.a, weights=r, minlength=n_clusters * m)
+                - np.bincount(codes * m + enc.b, weights=r, minlength=n_clusters * m))
+        return flat.reshape(n_clusters, m)
     from scipy.sparse import coo_matrix
 
-    r = battle_residuals(enc, theta)
     rows = np.concatenate([codes, codes])
     cols = np.concatenate([enc.a, enc.b])
     return coo_matrix((np.concatenate([r, -r]), (rows, cols)), shape=(n_clusters, enc.n_models)).tocsr()
@@ -155,14 +162,18 @@ def cluster_sandwich_cov(enc: Encoded, theta: np.ndarray, codes: np.ndarray, n_c
         info_w = info_w + n_prior * pp * (1.0 - pp)
     a_inv = analytic._pinv_centred(analytic._laplacian(info_w))
     g = cluster_score_sums(enc, theta, codes, n_clusters)
-    meat = np.asarray((g.T @ g).todense())
+    meat = g.T @ g
+    meat = np.asarray(meat.todense()) if hasattr(meat, "todense") else meat
     if small_sample and n_clusters > 1:
         meat *= n_clusters / (n_clusters - 1.0)
     return a_inv @ meat @ a_inv
 
 
 def cluster_cell_counts(cell_of: np.ndarray, codes: np.ndarray, n_clusters: int, n_cells: int):
-    """Sparse [C, cells] battle counts of each cluster in each cell."""
+    """[C, cells] battle counts of each cluster in each cell (dense when small, else sparse)."""
+    if n_clusters * n_cells <= DENSE_LIMIT:
+        return np.bincount(codes * n_cells + cell_of, minlength=n_clusters * n_cells).reshape(
+            n_clusters, n_cells).astype(np.float64)
     from scipy.sparse import coo_matrix
 
     ones = np.ones(len(cell_of))
@@ -174,6 +185,8 @@ def resample_cluster_counts(per_cluster, rounds: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     c = per_cluster.shape[0]
     mult = rng.multinomial(c, np.full(c, 1.0 / c), size=rounds).astype(np.float64)  # [R, C]
+    if isinstance(per_cluster, np.ndarray):
+        return mult @ per_cluster
     return np.asarray((per_cluster.T @ mult.T).T)
 
 

@@ -81,6 +81,11 @@ def _times(battles: pd.DataFrame, column: str | None) -> tuple[str | None, pd.Se
     return col, pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
 
 
+def _sortable(times: pd.Series) -> np.ndarray:
+    """UTC timestamps as datetime64 (a tz-aware Series gives Python objects, slow to sort)."""
+    return times.dt.tz_convert(None).to_numpy()
+
+
 def cap_votes_per_voter(battles: pd.DataFrame, k: int, *, per: str = "day", voter_column: str | None = None,
                         time_column: str | None = None) -> AuditRule:
     """Count at most ``k`` votes per voter per UTC day (``per="day"``) or in all (``per="all"``).
@@ -96,28 +101,37 @@ def cap_votes_per_voter(battles: pd.DataFrame, k: int, *, per: str = "day", vote
     col, codes, uniq = _voters(battles, voter_column)
     tcol, times = _times(battles, time_column)
     n = len(battles)
+    rows = np.arange(n)
     if per == "day":
         if times is None:
             raise IntegrityError(f"a per-day cap needs timestamps: no {' or '.join(map(repr, TIME_COLUMNS))} "
                                  "column (use per='all')")
         if times.isna().any():
             raise IntegrityError(f"{int(times.isna().sum())} battle(s) have no readable {tcol!r} timestamp")
-        day = times.dt.strftime("%Y-%m-%d").to_numpy()
+        t = _sortable(times)
+        day = t.astype("datetime64[D]").astype(np.int64)
+        day -= day.min()
+        t_key = t.astype("datetime64[us]").astype(np.int64)
     else:
-        day = np.full(n, "all", dtype=object)
-    frame = pd.DataFrame({"voter": codes, "day": day, "row": np.arange(n)})
-    if times is not None and not times.isna().any():
-        frame["t"] = times.to_numpy()
-        frame = frame.sort_values(["t", "row"], kind="stable")
-    frame = frame[frame["voter"] >= 0]
-    position = frame.groupby(["voter", "day"], sort=False).cumcount().to_numpy()
+        day = np.zeros(n, dtype=np.int64)
+        t_key = rows if times is None or times.isna().any() else _sortable(times).astype("datetime64[us]").astype(
+            np.int64)
+    # Voter-major, then day, then time (row order breaks ties): each (voter, day) group is one run.
+    mine = codes >= 0
+    order = np.lexsort((rows[mine], t_key[mine], day[mine], codes[mine]))
+    sorted_rows = rows[mine][order]
+    group = codes[mine][order] * (int(day.max()) + 1) + day[mine][order]
+    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
+    sizes = np.diff(np.r_[starts, len(group)])
+    position = np.arange(len(group)) - np.repeat(starts, sizes)
     keep = np.ones(n, dtype=bool)
-    keep[frame["row"].to_numpy()[position >= k]] = False
-    sizes = frame.groupby(["voter", "day"], sort=True).size()
-    over = sizes[sizes > k]
-    flagged = pd.DataFrame({"voter": uniq[over.index.get_level_values(0).to_numpy()] if len(over) else [],
-                            "day": over.index.get_level_values(1).to_numpy() if len(over) else [],
-                            "votes": over.to_numpy(), "kept": k, "dropped": over.to_numpy() - k})
+    keep[sorted_rows[position >= k]] = False
+    over = np.flatnonzero(sizes > k)
+    first_rows = sorted_rows[starts[over]]
+    days = (times.iloc[first_rows].dt.strftime("%Y-%m-%d").to_numpy() if per == "day"
+            else np.full(len(over), "all", dtype=object))
+    flagged = pd.DataFrame({"voter": uniq[codes[first_rows]], "day": days, "votes": sizes[over], "kept": k,
+                            "dropped": sizes[over] - k})
     flagged = flagged.sort_values(["dropped", "voter", "day"], ascending=[False, True, True], ignore_index=True)
     notes = [f"cap {k} vote(s) per voter per {'UTC day' if per == 'day' else 'voter'} ({col!r}"
              + (f", {tcol!r})" if per == "day" else ")") + f": {int((~keep).sum())} vote(s) over the cap"]
@@ -205,7 +219,7 @@ def anomalous_voters(battles: pd.DataFrame, *, alpha: float = 0.05, min_votes: i
 
     sel = np.flatnonzero(np.isin(codes, tested))
     local = np.searchsorted(tested, codes[sel])  # 0..V-1 within the tested voters
-    order_key = np.arange(len(enc))[sel] if times is None else times.to_numpy()[sel]
+    order_key = np.arange(len(enc))[sel] if times is None else _sortable(times)[sel]
     order = np.lexsort((np.arange(len(sel)), order_key, local))
     rows = sel[order]
     groups = local[order]
@@ -320,7 +334,11 @@ def prompt_keys(battles: pd.DataFrame, mode: str = "normalized") -> tuple[str, p
         return col, battles[col].astype(str).where(battles[col].notna(), None)
     text = text.astype(object).where(text.notna(), None)
     if mode == "normalized":
-        text = text.str.casefold().str.replace(r"\s+", " ", regex=True).str.strip()
+        # Normalise each distinct text once (a million battles repeat a few thousand prompts).
+        codes, uniq = pd.factorize(text, use_na_sentinel=True)
+        norm = pd.Series(uniq, dtype=object).str.casefold().str.replace(r"\s+", " ", regex=True).str.strip()
+        spread = np.append(norm.to_numpy(dtype=object), None)
+        text = pd.Series(spread[codes], index=text.index, dtype=object)
     return source, text
 
 

@@ -74,14 +74,15 @@ class _ComponentFit:
 
 def leaderboard(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed: int = 0,
                 anchor: tuple[str, float] | None = None, ci: str | None = None, min_battles: int = 0,
-                style_control: bool = False, prior: float = DEFAULT_PRIOR) -> pd.DataFrame:
+                style_control: bool = False, prior: float = DEFAULT_PRIOR, style: StyleOptions | None = None,
+                cluster_by: str | None = None) -> pd.DataFrame:
     """Bradley-Terry leaderboard on the Elo scale, best first; see :func:`rate` for the options.
 
     Columns: model, rating, ci_low, ci_high, rank, rank_ub, battles, wins, losses, ties (+ component when
     the comparison graph is not connected). ``table.attrs`` carries method, ci_method, n_battles, nu, notes.
     """
     res = rate(battles, ties=ties, bootstrap=bootstrap, seed=seed, anchor=anchor, ci=ci, min_battles=min_battles,
-               style_control=style_control, prior=prior)
+               style_control=style_control, prior=prior, style=style, cluster_by=cluster_by)
     table = res.table.copy()
     table.attrs.update({"method": res.method, "ci_method": res.ci_method, "n_battles": res.n_battles,
                         "nu": res.nu, "notes": list(res.notes)})
@@ -131,8 +132,9 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
     if len(battles) == 0:
         raise ValueError("no battles to rate")
     cluster_by = None if cluster_by in (None, "none") else cluster_by
+    groups_all = None
     if cluster_by is not None:
-        cluster.cluster_ids(battles, cluster_by)  # no such ids: a clear error before any fitting
+        groups_all = cluster.cluster_ids(battles, cluster_by)  # no such ids: a clear error before any fitting
         if ci == "analytic" and ties == "davidson" and not style_control:
             raise ValueError("clustered analytic intervals are for half ties; with --ties davidson cluster the "
                              "bootstrap (--bootstrap N)")
@@ -143,6 +145,7 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
     low = counts.battles < min_battles
     excluded = pd.DataFrame({"model": np.asarray(enc.models)[low], "battles": counts.battles[low]})
     if low.any():
+        groups_all = None  # battles change: ids are taken again from what is left
         battles = subset(battles, set(np.asarray(enc.models)[~low]))
         notes.append(f"{int(low.sum())} model(s) under {min_battles} battles left out: "
                      + ", ".join(excluded["model"]))
@@ -174,7 +177,7 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
         fit = _fit_component(sub, enc if len(comps) == 1 else encode(sub), cells if len(comps) == 1 else None,
                              ties=ties, ci=ci, rounds=bootstrap, seed=seed + k, anchor=comp_anchor,
                              style_control=style_control, prior=prior, style=style or StyleOptions(),
-                             cluster_by=cluster_by)
+                             cluster_by=cluster_by, groups=groups_all if len(comps) == 1 else None)
         fits.append(fit)
         notes.extend(fit.notes)
 
@@ -184,8 +187,12 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
 
 def _fit_component(battles: pd.DataFrame, enc: Encoded, cells: Cells | None, *, ties: str, ci: str, rounds: int,
                    seed: int, anchor: tuple[str, float] | None, style_control: bool, prior: float,
-                   style: StyleOptions, cluster_by: str | None) -> _ComponentFit:
-    groups = cluster.cluster_ids(battles, cluster_by) if cluster_by is not None and ci != "none" else None
+                   style: StyleOptions, cluster_by: str | None,
+                   groups: cluster.Clusters | None = None) -> _ComponentFit:
+    if cluster_by is None or ci == "none":
+        groups = None
+    elif groups is None:
+        groups = cluster.cluster_ids(battles, cluster_by)
     cell_of = None
     if groups is not None:
         cells, cell_of = battle_cells(enc)
@@ -400,7 +407,10 @@ def _cluster_summary(enc: Encoded, cells: Cells, theta: np.ndarray, wins: np.nda
     prior_wins = fit_wins - wins if prior else None
     half = method.nu is None and method.style is None
     th = theta if half else fit_bt(half_wins(fit_wins, tie_m))
-    cov_c = cluster.cluster_sandwich_cov(enc, th, groups.codes, groups.n_clusters, prior_wins=prior_wins)
+    if half and not clustered.use_bootstrap and method.cov is not None:
+        cov_c = method.cov  # the intervals' own covariance: the same estimator, already computed
+    else:
+        cov_c = cluster.cluster_sandwich_cov(enc, th, groups.codes, groups.n_clusters, prior_wins=prior_wins)
     cov_i = analytic.sandwich_cov_half(cells, th, prior_wins)
     se_c = np.sqrt(np.maximum(np.diag(cov_c), 0.0))
     se_i = np.sqrt(np.maximum(np.diag(cov_i), 0.0))

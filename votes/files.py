@@ -131,10 +131,11 @@ def _store_columns(df: pd.DataFrame) -> pd.DataFrame:
     biases, style control) reads files and stores alike: prompt_id from question_id, answer_a/b from the
     last assistant turn of conversation_a/b. Columns already present are left as they are."""
     if "prompt_id" not in df.columns and "question_id" in df.columns:
-        # Column-wise str() with missing ids kept missing: what a per-row str(q) gave, ~100x faster.
-        q = df["question_id"]
-        present = q.notna().to_numpy()
-        df["prompt_id"] = np.where(present, q.astype(str).to_numpy(dtype=object), None)
+        # str() of each distinct id, spread by factorize codes; a missing id stays missing. Same values as a
+        # per-row str(q), without a Python call per battle (arena dumps repeat a few thousand ids a million times).
+        codes, uniq = pd.factorize(df["question_id"], use_na_sentinel=True)
+        text = np.array([str(u) for u in uniq] + [None], dtype=object)
+        df["prompt_id"] = text[codes]  # code -1 (missing) picks the trailing None
     for side in ("a", "b"):
         conv = f"conversation_{side}"
         if f"answer_{side}" not in df.columns and conv in df.columns:
