@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ratings import _prefetch
-
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # The source a store is ranked on unless --source says otherwise: judge and imported votes are other
@@ -143,8 +141,6 @@ def load_battles(path: str | Path, *, source: str | None = None, include_named: 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    # Every caller fits a model next: let the fitter's slow import run while the battles are read.
-    _prefetch.start("choix")
     if is_store(path):
         from votes.store import VoteStore
 
