@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ratings import analytic, graph
-from ratings.bt import fit_bt, half_wins, newton_half, sigmoid, with_prior
+from ratings.bt import ELO_SCALE, fit_bt, half_wins, newton_half, sigmoid, with_prior
 from ratings.encode import CELL_TIE, LO_WINS, Cells, battle_cells, cell_matrices, encode
 
 PROBES = 24  # prefix lengths refitted per batched solve
@@ -196,8 +196,6 @@ def influence_audit(battles: pd.DataFrame, *, pairs: bool = True, prior: float =
     Half-ties BT on one connected comparison graph; ``prior`` virtual ties per compared pair are used only
     when the plain MLE does not exist (and then in every refit too).
     """
-    from ratings.bt import ELO_SCALE
-
     enc = encode(battles)
     if enc.n_models < 2:
         raise ValueError("an influence audit needs at least two models")

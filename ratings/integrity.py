@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ratings import analytic, graph
+from ratings.bootstrap import fit_rounds
 from ratings.bt import fit_bt, half_wins, sigmoid, with_prior
 from ratings.encode import A_WINS, B_WINS, Encoded, battle_cells, cell_matrices, encode
 
@@ -294,8 +295,6 @@ def _exact_evidence(cells, cell_of, enc, rows, groups, voters, theta, prior):
     """For each voter in ``voters``: (d, log e-value per vote, running max) under an exact refit without them."""
     if len(voters) == 0:
         return {}
-    from ratings.bootstrap import fit_rounds
-
     n_cells = len(cells.count)
     counts = np.broadcast_to(cells.count, (len(voters), n_cells)).copy()
     index = {int(v): i for i, v in enumerate(voters)}

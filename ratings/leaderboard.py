@@ -18,7 +18,14 @@ from ratings import analytic, bootstrap, cluster, graph
 from ratings.bt import ELO_SCALE, anchor_shift, fit_bt, half_wins, to_elo, with_prior, with_prior_ties
 from ratings.davidson import fit_davidson
 from ratings.encode import Cells, Encoded, aggregate, battle_cells, cell_matrices, encode, subset, tallies
-from ratings.style import StyleOptions, fit_style_bt, pair_weights, style_columns, style_features
+from ratings.style import (
+    StyleOptions,
+    fit_style_bt,
+    pair_weights,
+    style_cluster_cov,
+    style_columns,
+    style_features,
+)
 
 LEADERBOARD_COLUMNS = ["model", "rating", "ci_low", "ci_high", "rank", "rank_ub", "battles", "wins", "losses", "ties"]
 TIES = ("half", "davidson")
@@ -337,7 +344,8 @@ def _fit_style(battles: pd.DataFrame, enc: Encoded, *, prior: float, ci: str, ro
     crit = analytic.Z95
     cov_full = sfit.cov
     if clustered is not None and (ci == "analytic" or (ci == "bootstrap" and not clustered.use_bootstrap)):
-        cov_full = _style_cluster_cov(enc, x, sfit, clustered.groups, sw, options.reg)
+        g = clustered.groups
+        cov_full = style_cluster_cov(enc, x, sfit, g.codes, g.n_clusters, sample_weights=sw, reg=options.reg)
         crit = clustered.critical
     se = np.sqrt(np.maximum(np.diag(cov_full), 0.0))
     table = pd.DataFrame({"feature": list(sfit.features), "coef": sfit.coef, "se": se[m:],
@@ -357,46 +365,6 @@ def _fit_style(battles: pd.DataFrame, enc: Encoded, *, prior: float, ci: str, ro
         return _MethodFit(sfit.theta, samples=samples, style=table)
     cov = centre @ cov_full[:m, :m] @ centre if ci in ("analytic", "bootstrap") else None
     return _MethodFit(sfit.theta, cov=cov, style=table, critical=crit)
-
-
-def _style_cluster_cov(enc: Encoded, x: np.ndarray, sfit, groups: cluster.Clusters, sw: np.ndarray | None,
-                       reg: float) -> np.ndarray:
-    """Cluster-robust sandwich of the style fit: the meat summed over clusters of per-battle scores."""
-    from ratings.bt import sigmoid
-    from ratings.encode import A_WINS, B_WINS
-
-    m, f = enc.n_models, x.shape[1]
-    y = np.where(enc.outcome == A_WINS, 1.0, np.where(enc.outcome == B_WINS, 0.0, 0.5))
-    w = np.ones(len(y)) if sw is None else sw
-    p = sigmoid(sfit.theta[enc.a] - sfit.theta[enc.b] + x @ sfit.coef)
-    r = w * (y - p)
-    c = groups.n_clusters
-    g = np.zeros((c, m + f))
-    np.add.at(g, (groups.codes, enc.a), r)
-    np.add.at(g, (groups.codes, enc.b), -r)
-    for j in range(f):
-        g[:, m + j] = np.bincount(groups.codes, weights=r * x[:, j], minlength=c)
-    if reg:
-        # The penalty's share of each cluster's estimating function (its share of battles).
-        share = np.bincount(groups.codes, minlength=c) / len(y)
-        g[:, m:] -= share[:, None] * (reg * w.sum()) * sfit.coef[None, :]
-    meat = g.T @ g * (c / (c - 1.0))
-    info_inv = _style_info_inverse(enc, x, sfit, w, reg)
-    return info_inv @ meat @ info_inv
-
-
-def _style_info_inverse(enc: Encoded, x: np.ndarray, sfit, w: np.ndarray, reg: float) -> np.ndarray:
-    from ratings.bt import sigmoid
-    from ratings.style import _blocks
-
-    m, f = enc.n_models, x.shape[1]
-    p = sigmoid(sfit.theta[enc.a] - sfit.theta[enc.b] + x @ sfit.coef)
-    info = _blocks(enc.a, enc.b, x, w * p * (1.0 - p), m)
-    info[:m, :m] += 1.0
-    info += 1e-9 * np.eye(m + f)
-    if reg:
-        info[m:, m:] += reg * w.sum() * np.eye(f)
-    return np.linalg.inv(info)
 
 
 def _cluster_summary(enc: Encoded, cells: Cells, theta: np.ndarray, wins: np.ndarray, fit_wins: np.ndarray,

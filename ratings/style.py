@@ -294,3 +294,30 @@ def _blocks(a: np.ndarray, b: np.ndarray, x: np.ndarray, v: np.ndarray, m: int) 
     out[m:, :m] = cross.T
     out[m:, m:] = x.T @ vx
     return out
+
+
+def style_cluster_cov(enc: Encoded, x: np.ndarray, fit: StyleFit, codes: np.ndarray, n_clusters: int, *,
+                      sample_weights: np.ndarray | None = None, reg: float = 0.0) -> np.ndarray:
+    """[M + F, M + F] cluster-robust (CR1) sandwich of a style fit: the meat summed over clusters of the
+    per-battle scores (with a penalty, each cluster's share of it taken out, as in the plain sandwich)."""
+    m, f = enc.n_models, x.shape[1]
+    y = np.where(enc.outcome == A_WINS, 1.0, np.where(enc.outcome == B_WINS, 0.0, 0.5))
+    w = np.ones(len(y)) if sample_weights is None else sample_weights
+    p = sigmoid(fit.theta[enc.a] - fit.theta[enc.b] + x @ fit.coef)
+    r = w * (y - p)
+    g = np.zeros((n_clusters, m + f))
+    np.add.at(g, (codes, enc.a), r)
+    np.add.at(g, (codes, enc.b), -r)
+    for j in range(f):
+        g[:, m + j] = np.bincount(codes, weights=r * x[:, j], minlength=n_clusters)
+    if reg:
+        share = np.bincount(codes, minlength=n_clusters) / len(y)
+        g[:, m:] -= share[:, None] * (reg * w.sum()) * fit.coef[None, :]
+    meat = g.T @ g * (n_clusters / (n_clusters - 1.0))
+    info = _blocks(enc.a, enc.b, x, w * p * (1.0 - p), m)
+    info[:m, :m] += 1.0
+    info += 1e-9 * np.eye(m + f)
+    if reg:
+        info[m:, m:] += reg * w.sum() * np.eye(f)
+    inv = np.linalg.inv(info)
+    return inv @ meat @ inv
