@@ -9,8 +9,13 @@ writes them as JSONL and times:
      and extrapolated linearly to R rounds (the rounds are independent and identical in cost).
 It also checks that the baseline's full-data fit and ours agree (max |diff| in Elo).
 
+With --prompts N the battles also carry a question_id (N prompts, as CodeArena's 397): validation then
+derives prompt_id from it, and the in-process timings add the cluster bootstrap (whole prompts resampled,
+ratings.leaderboard.rate(cluster_by="prompt")).
+
     python bench/bench_rate.py                      # 1,000,000 battles, 100 models, 100 rounds
     python bench/bench_rate.py --battles 100000 --baseline-rounds 5
+    python bench/bench_rate.py --prompts 397 --keep /tmp/battles-397.jsonl
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="end-to-end runs (best and median reported)")
     p.add_argument("--keep", default=None, metavar="FILE.jsonl", help="write (or reuse) the battles here")
+    p.add_argument("--prompts", type=int, default=0, help="give the battles a question_id among this many prompts")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +91,11 @@ def main() -> int:
         t0 = time.perf_counter()
         if not path.exists():
             syn = synthetic_battles(args.battles, args.models, seed=args.seed)
-            syn.battles.to_json(path, orient="records", lines=True)
+            frame = syn.battles
+            if args.prompts:
+                rng = np.random.default_rng(args.seed + 1)
+                frame = frame.assign(question_id=rng.integers(0, args.prompts, len(frame)))
+            frame.to_json(path, orient="records", lines=True)
         gen_s = time.perf_counter() - t0
         size_mb = path.stat().st_size / 1e6
         print(f"battles: {args.battles:,} among {args.models} models, {size_mb:.0f} MB JSONL "
@@ -115,6 +125,11 @@ def main() -> int:
         t = time.perf_counter()
         res = rate(df, bootstrap=args.rounds, seed=0)
         boot_s = time.perf_counter() - t
+        cluster_s = None
+        if "prompt_id" in df.columns:
+            t = time.perf_counter()
+            rate(df, bootstrap=args.rounds, seed=0, cluster_by="prompt")
+            cluster_s = time.perf_counter() - t
         # The bootstrap alone (resample + batched fits), best of 3: what the baseline is compared with.
         cells = aggregate(encode(df))
         wins, ties = cell_matrices(cells)
@@ -150,15 +165,23 @@ def main() -> int:
     print(f"{'  encode + aggregate + BT fit + analytic CI':48s} {fit_s:6.2f} s")
     label = f"  rate with {args.rounds} bootstrap rounds"
     print(f"{label:48s} {boot_s:6.2f} s")
+    if cluster_s is not None:
+        label = f"  rate with {args.rounds} cluster-bootstrap rounds"
+        print(f"{label:48s} {cluster_s:6.2f} s  (by prompt; in process: the CLI option is not wired yet)")
     print(f"{'baseline: per-round L-BFGS on per-battle rows':48s} {per_round:6.2f} s/round "
           f"(ran {args.baseline_rounds}, extrapolated to {args.rounds}: {base_total:.1f} s)")
     print(f"{'speed-up of our bootstrap over the baseline':48s} {base_total / ours_boot:6.0f}x "
           f"({ours_boot:.2f} s vs {base_total:.1f} s for {args.rounds} rounds)")
     print(f"{'max |baseline - ours| on the full-data fit':48s} {agree:8.4f} Elo")
     load1 = os.getloadavg()[0]
-    print(f"goal 'end to end under 2 s': wall {min(walls):.2f} s -> {'met' if min(walls) < 2.0 else 'NOT met'}, "
-          f"CPU {min(cpus):.2f} s -> {'met' if min(cpus) < 2.0 else 'NOT met'} "
+    print(f"goal 'end to end under 1.0 s': wall {min(walls):.2f} s -> {'met' if min(walls) < 1.0 else 'NOT met'}, "
+          f"CPU {min(cpus):.2f} s -> {'met' if min(cpus) < 1.0 else 'NOT met'} "
           f"(load average {load1:.1f} on {os.cpu_count()} cpus while measuring: wall time includes waiting)")
+    if cluster_s is not None:
+        # The CLI cannot cluster yet: whole process = its measured time + the in-process clustering cost.
+        extra = max(cluster_s - boot_s, 0.0)
+        print(f"goal 'clustered bootstrap under 1.5 s' (estimate: end to end + {extra:.2f} s clustering): "
+              f"{min(walls) + extra:.2f} s -> {'met' if min(walls) + extra < 1.5 else 'NOT met'}")
     print(f"goal '10x over baseline': {'met' if base_total / ours_boot >= 10 else 'NOT met'}")
     print(f"top 3: {', '.join(res.table['model'].head(3))}")
     return 0

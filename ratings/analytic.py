@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ratings._threads import single_blas_thread
 from ratings.bt import sigmoid
 from ratings.davidson import D_CLIP
 from ratings.encode import CELL_TIE, LO_WINS, Cells
@@ -30,7 +31,9 @@ def _pair_weights(cells: Cells, per_cell: np.ndarray) -> np.ndarray:
 def _pinv_centred(info: np.ndarray) -> np.ndarray:
     m = info.shape[0]
     centre = np.eye(m) - 1.0 / m
-    return centre @ np.linalg.pinv(info) @ centre
+    # One thread: a 100x100 SVD takes ~5 ms on one and can take 100 ms when OpenBLAS's pool meets a busy machine.
+    with single_blas_thread():
+        return centre @ np.linalg.pinv(info) @ centre
 
 
 def sandwich_cov_half(cells: Cells, theta: np.ndarray, prior_wins: np.ndarray | None = None) -> np.ndarray:

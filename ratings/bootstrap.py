@@ -26,11 +26,18 @@ def resample_counts(cells: Cells, rounds: int, seed: int) -> np.ndarray:
 
 def bootstrap_theta(cells: Cells, theta_hat: np.ndarray, *, rounds: int, seed: int, ties: str = "half",
                     prior: float = 0.0, s_hat: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Log-strengths for each bootstrap round: [rounds, M] (and log-nu per round for Davidson).
+    """Log-strengths for each bootstrap round: [rounds, M] (and log-nu per round for Davidson)."""
+    return fit_rounds(cells, resample_counts(cells, rounds, seed), theta_hat, ties=ties, prior=prior, s_hat=s_hat)
 
-    Rounds are solved in chunks that keep each [chunk, M, M] array near 2 M elements (16 MB).
+
+def fit_rounds(cells: Cells, counts: np.ndarray, theta_hat: np.ndarray, *, ties: str = "half", prior: float = 0.0,
+               s_hat: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fit every row of ``counts`` ([R, cells] resampled or reweighted cell counts) in one batched solve.
+
+    Any resampling scheme that ends in cell counts (battles, whole clusters) shares this. Rounds are solved
+    in chunks that keep each [chunk, M, M] array near 2 M elements (16 MB).
     """
-    counts = resample_counts(cells, rounds, seed)
+    rounds = len(counts)
     chunk = max(1, CHUNK_ELEMENTS // (cells.n_models * cells.n_models))
     thetas, logs = [], []
     for start in range(0, rounds, chunk):

@@ -1,9 +1,10 @@
 """Bradley-Terry with ties counted as half a win each way (what Chatbot Arena publishes).
 
-The point estimate is choix's iterative Luce spectral ranking (ILSR) on the aggregated [winner, loser]
-matrix, polished by Newton steps to machine precision. The bootstrap fits many resampled matrices at once
-with the same Newton method batched over a [rounds, models] array (``newton_half``), started from the
-point estimate: one optimiser pass for all rounds instead of one optimiser call per round.
+The point estimate is Newton's method from equal strengths on the aggregated [winner, loser] matrix, with
+choix's iterative Luce spectral ranking (ILSR) as the start only when that does not converge. The
+bootstrap fits many resampled matrices at once with the same Newton method batched over a [rounds, models]
+array (``newton_half``), started from the point estimate: one optimiser pass for all rounds instead of one
+optimiser call per round.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ratings._threads import single_blas_thread
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)  # theta is natural log-odds; Elo is 400 * log10-odds
 MAX_STEP = 2.0  # natural-log units per Newton step: keeps a near-separable round from overshooting
+START_ITER = 100  # Newton steps from equal strengths before falling back to choix's ILSR as the start
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -69,13 +71,18 @@ def with_prior_ties(wins: np.ndarray, ties: np.ndarray, prior: float) -> np.ndar
 def fit_bt(wins_half: np.ndarray) -> np.ndarray:
     """Maximum-likelihood log-strengths (mean zero) on a [winner, loser] matrix with fractional counts.
 
-    The caller guarantees the MLE exists (strongly connected, or a prior added). choix's ILSR finds it;
-    a few Newton steps then take it to machine precision (ILSR's own tolerance is on the stationary
-    distribution, not on the likelihood).
+    The caller guarantees the MLE exists (strongly connected, or a prior added). Newton's method from
+    equal strengths finds it: the log-likelihood is concave and each step solves one M x M system, so it
+    converges in under ten steps on arena data (identical to choix's ILSR to 1e-15). Only if it does not
+    converge within START_ITER steps (extreme strengths, where the capped steps crawl) does choix's ILSR
+    supply the start; importing choix costs ~0.4 s (it pulls in scipy.stats), so it happens only then.
     """
-    import choix  # ~0.4 s (it pulls in scipy.stats): imported only when a fit is actually asked for
-
     m = wins_half.shape[0]
+    theta, converged = _newton_half(wins_half[None], np.zeros((1, m)), max_iter=START_ITER, tol=1e-10)
+    if converged:
+        return theta[0]
+    import choix
+
     start = choix.ilsr_pairwise_dense(wins_half, alpha=0.0, max_iter=10_000, tol=1e-9)
     theta, converged = _newton_half(wins_half[None], (start - start.mean())[None], max_iter=100, tol=1e-10)
     if not converged:  # pragma: no cover - Newton from the ILSR optimum has always converged in tests

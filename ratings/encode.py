@@ -82,8 +82,8 @@ def encode(battles: pd.DataFrame) -> Encoded:
                    outcome=map_w[codes_w])
 
 
-def aggregate(enc: Encoded, weights: np.ndarray | None = None) -> Cells:
-    """Count battles per unordered pair and outcome with one bincount (no per-vote Python)."""
+def _cell_keys(enc: Encoded) -> np.ndarray:
+    """Per battle, the flat key (lo * M + hi) * 3 + cell outcome of its (unordered pair, outcome) cell."""
     m = enc.n_models
     swap = enc.a > enc.b
     lo = np.where(swap, enc.b, enc.a)
@@ -91,12 +91,32 @@ def aggregate(enc: Encoded, weights: np.ndarray | None = None) -> Cells:
     decisive = enc.outcome <= B_WINS
     # A decisive outcome flips with the orientation; both kinds of tie map to CELL_TIE.
     cell_out = np.where(decisive, enc.outcome ^ swap.astype(np.int8), CELL_TIE).astype(np.int64)
-    key = (lo * m + hi) * 3 + cell_out
-    counts = np.bincount(key, weights=weights, minlength=m * m * 3)
+    return (lo * m + hi) * 3 + cell_out
+
+
+def _cells_from_counts(counts: np.ndarray, m: int) -> tuple[Cells, np.ndarray]:
     nz = np.flatnonzero(counts)
     pair, out = np.divmod(nz, 3)
     lo_ids, hi_ids = np.divmod(pair, m)
-    return Cells(n_models=m, lo=lo_ids, hi=hi_ids, outcome=out, count=counts[nz].astype(np.float64))
+    return Cells(n_models=m, lo=lo_ids, hi=hi_ids, outcome=out, count=counts[nz].astype(np.float64)), nz
+
+
+def aggregate(enc: Encoded, weights: np.ndarray | None = None) -> Cells:
+    """Count battles per unordered pair and outcome with one bincount (no per-vote Python)."""
+    m = enc.n_models
+    counts = np.bincount(_cell_keys(enc), weights=weights, minlength=m * m * 3)
+    return _cells_from_counts(counts, m)[0]
+
+
+def battle_cells(enc: Encoded) -> tuple[Cells, np.ndarray]:
+    """:func:`aggregate` plus, for each battle, the index of its cell: what per-battle statistics
+    (clusters, influence, voters) need to go from cells back to battles and forth."""
+    m = enc.n_models
+    keys = _cell_keys(enc)
+    cells, nz = _cells_from_counts(np.bincount(keys, minlength=m * m * 3), m)
+    lookup = np.zeros(m * m * 3, dtype=np.int64)
+    lookup[nz] = np.arange(len(nz))
+    return cells, lookup[keys]
 
 
 def tallies(enc: Encoded) -> Tallies:

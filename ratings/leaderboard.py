@@ -14,11 +14,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ratings import analytic, bootstrap, graph
-from ratings.bt import anchor_shift, fit_bt, half_wins, to_elo, with_prior, with_prior_ties
+from ratings import analytic, bootstrap, cluster, graph
+from ratings.bt import ELO_SCALE, anchor_shift, fit_bt, half_wins, to_elo, with_prior, with_prior_ties
 from ratings.davidson import fit_davidson
-from ratings.encode import Cells, Encoded, aggregate, cell_matrices, encode, subset, tallies
-from ratings.style import fit_style_bt, style_columns, style_features
+from ratings.encode import Cells, Encoded, aggregate, battle_cells, cell_matrices, encode, subset, tallies
+from ratings.style import (
+    StyleOptions,
+    fit_style_bt,
+    pair_weights,
+    style_cluster_cov,
+    style_columns,
+    style_features,
+)
 
 LEADERBOARD_COLUMNS = ["model", "rating", "ci_low", "ci_high", "rank", "rank_ub", "battles", "wins", "losses", "ties"]
 TIES = ("half", "davidson")
@@ -51,6 +58,10 @@ class RatingResult:
     components: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     samples: pd.DataFrame | None = None  # [rounds x models] bootstrap ratings (Elo scale)
+    # [M, M] covariance of ``theta`` (log scale, table order) when the CI is analytic; NaN between components.
+    # Times ratings.bt.ELO_SCALE ** 2 it is the covariance of the Elo ratings.
+    cov: np.ndarray | None = None
+    clustering: cluster.ClusterSummary | None = None  # set when rate(cluster=...) clustered the intervals
 
 
 @dataclass
@@ -64,18 +75,21 @@ class _ComponentFit:
     nu: float | None
     style: pd.DataFrame | None
     notes: list[str]
+    cov: np.ndarray | None = None
+    clustering: cluster.ClusterSummary | None = None
 
 
 def leaderboard(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed: int = 0,
                 anchor: tuple[str, float] | None = None, ci: str | None = None, min_battles: int = 0,
-                style_control: bool = False, prior: float = DEFAULT_PRIOR) -> pd.DataFrame:
+                style_control: bool = False, prior: float = DEFAULT_PRIOR, style: StyleOptions | None = None,
+                cluster_by: str | None = None) -> pd.DataFrame:
     """Bradley-Terry leaderboard on the Elo scale, best first; see :func:`rate` for the options.
 
     Columns: model, rating, ci_low, ci_high, rank, rank_ub, battles, wins, losses, ties (+ component when
     the comparison graph is not connected). ``table.attrs`` carries method, ci_method, n_battles, nu, notes.
     """
     res = rate(battles, ties=ties, bootstrap=bootstrap, seed=seed, anchor=anchor, ci=ci, min_battles=min_battles,
-               style_control=style_control, prior=prior)
+               style_control=style_control, prior=prior, style=style, cluster_by=cluster_by)
     table = res.table.copy()
     table.attrs.update({"method": res.method, "ci_method": res.ci_method, "n_battles": res.n_battles,
                         "nu": res.nu, "notes": list(res.notes)})
@@ -96,7 +110,8 @@ def bootstrap_ratings(battles: pd.DataFrame, rounds: int = 100, seed: int = 0, *
 
 def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed: int = 0,
          anchor: tuple[str, float] | None = None, ci: str | None = None, min_battles: int = 0,
-         style_control: bool = False, prior: float = DEFAULT_PRIOR) -> RatingResult:
+         style_control: bool = False, prior: float = DEFAULT_PRIOR, style: StyleOptions | None = None,
+         cluster_by: str | None = None) -> RatingResult:
     """Fit a leaderboard.
 
     ties: "half" (a tie is half a win each way) or "davidson" (Davidson 1970, reports nu).
@@ -104,6 +119,13 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
         default bootstrap when ``bootstrap > 0`` else analytic.
     min_battles: models with fewer battles are left out (listed in ``excluded``) with all their battles.
     prior: virtual tied battles per compared pair, added only when the plain MLE does not exist.
+    style: features, penalty and reweighting of style control (default: StyleOptions(), the unpenalised fit
+        of every feature; ratings.style.LMARENA_STYLE for LMArena's settings).
+    cluster_by: "prompt" | "voter" clusters the intervals (ratings.cluster: cluster-robust sandwich for
+        analytic CIs, whole-cluster resampling for bootstrap ones); None or "none" treats votes as
+        independent. ratings.cluster.default_cluster(battles) is the CLI's default. With fewer than
+        cluster.MIN_CLUSTERS clusters the bootstrap falls back to the sandwich with t quantiles, and the
+        notes say so. ``clustering`` in the result carries the design effect per model.
     """
     if ties not in TIES:
         raise ValueError(f"unknown ties model {ties!r}; expected one of {', '.join(TIES)}")
@@ -116,6 +138,13 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
         raise ValueError("style control is fitted with half ties; drop --ties davidson or --style-control")
     if len(battles) == 0:
         raise ValueError("no battles to rate")
+    cluster_by = None if cluster_by in (None, "none") else cluster_by
+    groups_all = None
+    if cluster_by is not None:
+        groups_all = cluster.cluster_ids(battles, cluster_by)  # no such ids: a clear error before any fitting
+        if ci == "analytic" and ties == "davidson" and not style_control:
+            raise ValueError("clustered analytic intervals are for half ties; with --ties davidson cluster the "
+                             "bootstrap (--bootstrap N)")
 
     notes: list[str] = []
     enc = encode(battles)
@@ -123,6 +152,7 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
     low = counts.battles < min_battles
     excluded = pd.DataFrame({"model": np.asarray(enc.models)[low], "battles": counts.battles[low]})
     if low.any():
+        groups_all = None  # battles change: ids are taken again from what is left
         battles = subset(battles, set(np.asarray(enc.models)[~low]))
         notes.append(f"{int(low.sum())} model(s) under {min_battles} battles left out: "
                      + ", ".join(excluded["model"]))
@@ -153,7 +183,8 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
         comp_anchor = anchor if anchor is not None and anchor[0] in comp else None
         fit = _fit_component(sub, enc if len(comps) == 1 else encode(sub), cells if len(comps) == 1 else None,
                              ties=ties, ci=ci, rounds=bootstrap, seed=seed + k, anchor=comp_anchor,
-                             style_control=style_control, prior=prior)
+                             style_control=style_control, prior=prior, style=style or StyleOptions(),
+                             cluster_by=cluster_by, groups=groups_all if len(comps) == 1 else None)
         fits.append(fit)
         notes.extend(fit.notes)
 
@@ -162,7 +193,16 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
 
 
 def _fit_component(battles: pd.DataFrame, enc: Encoded, cells: Cells | None, *, ties: str, ci: str, rounds: int,
-                   seed: int, anchor: tuple[str, float] | None, style_control: bool, prior: float) -> _ComponentFit:
+                   seed: int, anchor: tuple[str, float] | None, style_control: bool, prior: float,
+                   style: StyleOptions, cluster_by: str | None,
+                   groups: cluster.Clusters | None = None) -> _ComponentFit:
+    if cluster_by is None or ci == "none":
+        groups = None
+    elif groups is None:
+        groups = cluster.cluster_ids(battles, cluster_by)
+    cell_of = None
+    if groups is not None:
+        cells, cell_of = battle_cells(enc)
     cells = cells if cells is not None else aggregate(enc)
     wins, tie_m = cell_matrices(cells)
     notes: list[str] = []
@@ -177,15 +217,24 @@ def _fit_component(battles: pd.DataFrame, enc: Encoded, cells: Cells | None, *, 
         notes.append(f"{problem}; a prior of {prior:g} virtual tied battle(s) per compared pair keeps them finite")
     fit_wins = with_prior(wins, tie_m, use_prior) if use_prior else wins
 
+    clustered = _Clustered(groups, cell_of, ci, rounds) if groups is not None else None
+    if clustered is not None and not clustered.trustworthy:
+        notes.append(cluster.few_clusters_note(groups, "bootstrap" if ci == "bootstrap" else "sandwich"))
     if style_control:
-        method = _fit_style(battles, enc, prior=use_prior, ci=ci, rounds=rounds, seed=seed)
+        method = _fit_style(battles, enc, prior=use_prior, ci=ci, rounds=rounds, seed=seed, options=style,
+                            clustered=clustered)
     elif ties == "davidson":
         # Davidson gets the prior as virtual ties (its own outcome), not as wins each way.
         fit_ties = with_prior_ties(wins, tie_m, use_prior) if use_prior else tie_m
-        method = _fit_davidson(cells, wins, fit_ties, prior=use_prior, ci=ci, rounds=rounds, seed=seed)
+        method = _fit_davidson(cells, wins, fit_ties, prior=use_prior, ci=ci, rounds=rounds, seed=seed,
+                               clustered=clustered)
     else:
-        method = _fit_half(cells, wins, fit_wins, tie_m, prior=use_prior, ci=ci, rounds=rounds, seed=seed)
+        method = _fit_half(cells, wins, fit_wins, tie_m, prior=use_prior, ci=ci, rounds=rounds, seed=seed,
+                           clustered=clustered, enc=enc)
     theta, cov, samples_theta = method.theta, method.cov, method.samples
+    summary = None
+    if clustered is not None:
+        summary = _cluster_summary(enc, cells, theta, wins, fit_wins, tie_m, use_prior, groups, clustered, method)
 
     # --anchor is a pure shift (as in Chatbot Arena): one constant, from the point estimate, moves the
     # ratings, the CI bounds and every bootstrap round alike, so CI widths do not depend on the anchor.
@@ -197,12 +246,12 @@ def _fit_component(battles: pd.DataFrame, enc: Encoded, cells: Cells | None, *, 
         samples = to_elo(samples_theta) + shift
         lo, hi = bootstrap.percentile_ci(samples)
     elif cov is not None:
-        lo_t, hi_t = analytic.normal_ci(theta, cov)
-        lo, hi = to_elo(lo_t) + shift, to_elo(hi_t) + shift
+        se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        lo, hi = to_elo(theta - method.critical * se) + shift, to_elo(theta + method.critical * se) + shift
     else:
         lo = hi = np.full(len(theta), np.nan)
     return _ComponentFit(models=enc.models, theta=theta, rating=rating, ci_low=lo, ci_high=hi, samples=samples,
-                         nu=method.nu, style=method.style, notes=notes)
+                         nu=method.nu, style=method.style, notes=notes, cov=cov, clustering=summary)
 
 
 @dataclass
@@ -214,13 +263,46 @@ class _MethodFit:
     samples: np.ndarray | None = None
     nu: float | None = None
     style: pd.DataFrame | None = None
+    critical: float = analytic.Z95  # the quantile of the analytic interval (t with few clusters)
+
+
+@dataclass
+class _Clustered:
+    """How a component's intervals are clustered: the ids, and which estimator the few-clusters rule left."""
+
+    groups: cluster.Clusters
+    cell_of: np.ndarray
+    ci: str
+    rounds: int
+
+    @property
+    def trustworthy(self) -> bool:
+        return self.groups.n_clusters >= cluster.MIN_CLUSTERS
+
+    @property
+    def use_bootstrap(self) -> bool:
+        return self.ci == "bootstrap" and self.trustworthy
+
+    @property
+    def critical(self) -> float:
+        return cluster.critical_value(self.groups.n_clusters)
 
 
 def _fit_half(cells: Cells, wins: np.ndarray, fit_wins: np.ndarray, tie_m: np.ndarray, *, prior: float, ci: str,
-              rounds: int, seed: int) -> _MethodFit:
+              rounds: int, seed: int, clustered: _Clustered | None = None, enc: Encoded | None = None) -> _MethodFit:
     theta = fit_bt(half_wins(fit_wins, tie_m))
+    prior_wins = fit_wins - wins if prior else None
+    if clustered is not None and ci != "none":
+        if clustered.use_bootstrap:
+            g = clustered.groups
+            samples, _ = cluster.cluster_bootstrap_theta(cells, clustered.cell_of, g.codes, g.n_clusters, theta,
+                                                         rounds=rounds, seed=seed, prior=prior)
+            return _MethodFit(theta, samples=samples)
+        assert enc is not None
+        cov = cluster.cluster_sandwich_cov(enc, theta, clustered.groups.codes, clustered.groups.n_clusters,
+                                           prior_wins=prior_wins)
+        return _MethodFit(theta, cov=cov, critical=clustered.critical)
     if ci == "analytic":
-        prior_wins = fit_wins - wins if prior else None
         return _MethodFit(theta, cov=analytic.sandwich_cov_half(cells, theta, prior_wins))
     if ci == "bootstrap":
         samples, _ = bootstrap.bootstrap_theta(cells, theta, rounds=rounds, seed=seed, prior=prior)
@@ -229,9 +311,19 @@ def _fit_half(cells: Cells, wins: np.ndarray, fit_wins: np.ndarray, tie_m: np.nd
 
 
 def _fit_davidson(cells: Cells, wins: np.ndarray, fit_ties: np.ndarray, *, prior: float, ci: str, rounds: int,
-                  seed: int) -> _MethodFit:
+                  seed: int, clustered: _Clustered | None = None) -> _MethodFit:
     dfit = fit_davidson(wins, fit_ties)
     theta, nu = dfit.theta, float(dfit.nu)
+    if clustered is not None and ci == "bootstrap":
+        g = clustered.groups
+        if not clustered.trustworthy:
+            raise cluster.ClusterError(f"only {g.n_clusters} {g.by} clusters: the cluster bootstrap is not "
+                                       "trustworthy and Davidson has no cluster-robust sandwich here; use --ties half "
+                                       "(which falls back to the sandwich) or --cluster none")
+        samples, _ = cluster.cluster_bootstrap_theta(cells, clustered.cell_of, g.codes, g.n_clusters, theta,
+                                                     rounds=rounds, seed=seed, ties="davidson", prior=prior,
+                                                     s_hat=float(np.log(nu)))
+        return _MethodFit(theta, samples=samples, nu=nu)
     if ci == "analytic":
         return _MethodFit(theta, cov=analytic.fisher_cov_davidson(wins, fit_ties, theta, nu), nu=nu)
     if ci == "bootstrap":
@@ -241,24 +333,63 @@ def _fit_davidson(cells: Cells, wins: np.ndarray, fit_ties: np.ndarray, *, prior
     return _MethodFit(theta, nu=nu)
 
 
-def _fit_style(battles: pd.DataFrame, enc: Encoded, *, prior: float, ci: str, rounds: int, seed: int) -> _MethodFit:
-    x = style_features(style_columns(battles))
-    sfit = fit_style_bt(enc, x, prior=prior)
+def _fit_style(battles: pd.DataFrame, enc: Encoded, *, prior: float, ci: str, rounds: int, seed: int,
+               options: StyleOptions, clustered: _Clustered | None = None) -> _MethodFit:
+    feats = options.features
+    x = style_features(style_columns(battles, feats), feats, add_one=options.add_one)
+    sw = pair_weights(enc, options.min_pair_count) if options.reweight == "pair" else None
+    sfit = fit_style_bt(enc, x, prior=prior, sample_weights=sw, reg=options.reg, features=feats)
     m = enc.n_models
     centre = np.eye(m) - 1.0 / m
-    table = pd.DataFrame({"feature": list(sfit.features), "coef": sfit.coef,
-                          "ci_low": sfit.coef - analytic.Z95 * sfit.se[m:],
-                          "ci_high": sfit.coef + analytic.Z95 * sfit.se[m:]})
-    if ci == "bootstrap":
+    crit = analytic.Z95
+    cov_full = sfit.cov
+    if clustered is not None and (ci == "analytic" or (ci == "bootstrap" and not clustered.use_bootstrap)):
+        g = clustered.groups
+        cov_full = style_cluster_cov(enc, x, sfit, g.codes, g.n_clusters, sample_weights=sw, reg=options.reg)
+        crit = clustered.critical
+    se = np.sqrt(np.maximum(np.diag(cov_full), 0.0))
+    table = pd.DataFrame({"feature": list(sfit.features), "coef": sfit.coef, "se": se[m:],
+                          "ci_low": sfit.coef - crit * se[m:], "ci_high": sfit.coef + crit * se[m:]})
+    if ci == "bootstrap" and (clustered is None or clustered.use_bootstrap):
         # Per-battle features cannot be aggregated into cells: each round reweights the battles
-        # (multinomial counts) and refits; the fit itself is vectorised over battles.
+        # (multinomial counts; whole clusters when clustered) and refits; the fit is vectorised over battles.
         rng = np.random.default_rng(seed)
-        n = len(enc)
-        draws = rng.multinomial(n, np.full(n, 1.0 / n), size=rounds)
-        samples = np.stack([fit_style_bt(enc, x, weights=d.astype(float), prior=prior).theta for d in draws])
+        if clustered is not None:
+            c = clustered.groups.n_clusters
+            draws = rng.multinomial(c, np.full(c, 1.0 / c), size=rounds)[:, clustered.groups.codes]
+        else:
+            n = len(enc)
+            draws = rng.multinomial(n, np.full(n, 1.0 / n), size=rounds)
+        samples = np.stack([fit_style_bt(enc, x, weights=d.astype(float), sample_weights=sw, reg=options.reg,
+                                         prior=prior, features=feats).theta for d in draws])
         return _MethodFit(sfit.theta, samples=samples, style=table)
-    cov = centre @ sfit.cov[:m, :m] @ centre if ci == "analytic" else None
-    return _MethodFit(sfit.theta, cov=cov, style=table)
+    cov = centre @ cov_full[:m, :m] @ centre if ci in ("analytic", "bootstrap") else None
+    return _MethodFit(sfit.theta, cov=cov, style=table, critical=crit)
+
+
+def _cluster_summary(enc: Encoded, cells: Cells, theta: np.ndarray, wins: np.ndarray, fit_wins: np.ndarray,
+                     tie_m: np.ndarray, prior: float, groups: cluster.Clusters, clustered: _Clustered,
+                     method: _MethodFit) -> cluster.ClusterSummary:
+    """Design effect per model from the half-ties sandwich pair (clustered / independent width), whatever
+    the estimator of the intervals: one definition for every method."""
+    prior_wins = fit_wins - wins if prior else None
+    half = method.nu is None and method.style is None
+    th = theta if half else fit_bt(half_wins(fit_wins, tie_m))
+    if half and not clustered.use_bootstrap and method.cov is not None:
+        cov_c = method.cov  # the intervals' own covariance: the same estimator, already computed
+    else:
+        cov_c = cluster.cluster_sandwich_cov(enc, th, groups.codes, groups.n_clusters, prior_wins=prior_wins)
+    cov_i = analytic.sandwich_cov_half(cells, th, prior_wins)
+    se_c = np.sqrt(np.maximum(np.diag(cov_c), 0.0))
+    se_i = np.sqrt(np.maximum(np.diag(cov_i), 0.0))
+    deff = np.divide(se_c, se_i, out=np.full(len(se_c), np.nan), where=se_i > 0)
+    used = "bootstrap" if clustered.use_bootstrap else "sandwich"
+    return cluster.ClusterSummary(by=groups.by, column=groups.column, n_clusters=groups.n_clusters,
+                                  missing=groups.missing, method=used, trustworthy=clustered.trustworthy,
+                                  critical=method.critical if not clustered.use_bootstrap else float("nan"),
+                                  design_effect=pd.DataFrame({"model": enc.models, "design_effect": deff,
+                                                              "se": se_c * ELO_SCALE,
+                                                              "se_independent": se_i * ELO_SCALE}))
 
 
 RANK_TOL = 1e-9  # ratings closer than this are equal (fits of symmetric data differ in the last bits)
@@ -306,10 +437,43 @@ def _assemble(enc: Encoded, fits: list[_ComponentFit], comps: list[list[str]], w
     method = "bt-style-control" if style_control else ("davidson" if ties == "davidson" else "bt-half-ties")
     ci_desc = {"bootstrap": f"bootstrap-percentile-95 ({rounds} rounds)", "none": "none",
                "analytic": "analytic-95 (" + ("fisher" if ties == "davidson" and not style_control else "sandwich") + ")"}
+    clustering = _merge_clustering([f.clustering for f in fits], list(full["model"]))
+    ci_method = ci_desc[ci]
+    if clustering is not None:
+        where = f"by {clustering.by}, {clustering.n_clusters} clusters"
+        if clustering.method == "bootstrap":
+            ci_method = f"cluster-bootstrap-percentile-95 ({rounds} rounds, {where})"
+        elif clustering.trustworthy:
+            ci_method = f"analytic-95 (cluster-robust sandwich, {where})"
+        else:
+            ci_method = (f"analytic-95 (cluster-robust sandwich, Student t on {clustering.n_clusters - 1} df, {where}: "
+                         "too few clusters to trust)")
+    cov = None
+    if all(f.cov is not None for f in fits):
+        pos = {m: i for i, m in enumerate(full["model"])}
+        cov = np.full((len(pos), len(pos)), np.nan)
+        for f in fits:
+            ix = np.array([pos[m] for m in f.models])
+            cov[np.ix_(ix, ix)] = f.cov
     return RatingResult(
-        table=table, method=method, ci_method=ci_desc[ci], n_battles=len(enc), models=list(full["model"]),
+        table=table, method=method, ci_method=ci_method, n_battles=len(enc), models=list(full["model"]),
         theta=full["_theta"].to_numpy(), wins=w_all[np.ix_(order, order)], ties=t_all[np.ix_(order, order)],
         component_of=full["component"].to_numpy(), nu=nus[0] if nus else None,
-        style=style, excluded=excluded, components=comps, notes=notes, samples=samples,
+        style=style, excluded=excluded, components=comps, notes=notes, samples=samples, cov=cov,
+        clustering=clustering,
     )
+
+
+def _merge_clustering(parts: list[cluster.ClusterSummary | None], order: list[str]) -> cluster.ClusterSummary | None:
+    """One summary over the components: the weakest component decides (fewest clusters, any fallback)."""
+    got = [p for p in parts if p is not None]
+    if not got:
+        return None
+    weakest = min(got, key=lambda p: p.n_clusters)
+    deff = pd.concat([p.design_effect for p in got], ignore_index=True).set_index("model").loc[order].reset_index()
+    return cluster.ClusterSummary(by=weakest.by, column=weakest.column, n_clusters=weakest.n_clusters,
+                                  missing=sum(p.missing for p in got),
+                                  method="bootstrap" if all(p.method == "bootstrap" for p in got) else "sandwich",
+                                  trustworthy=all(p.trustworthy for p in got), critical=weakest.critical,
+                                  design_effect=deff)
 

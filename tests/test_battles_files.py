@@ -91,3 +91,14 @@ def test_csv_keeps_hash_like_ids_as_text(tmp_path: Path) -> None:
     pd.DataFrame([{**ROWS[0], "judge": "1e23", "question_id": "007"}]).to_csv(path, index=False)
     df = read_battles_file(path)
     assert df["judge"].iloc[0] == "1e23" and df["question_id"].iloc[0] == "007"
+
+
+@pytest.mark.parametrize("ids", [[81, None, "q2", "81"], [81.0, float("nan")], ["007", None]])
+def test_prompt_id_is_str_of_each_question_id_with_missing_kept_missing(ids: list) -> None:
+    from votes.files import _store_columns
+
+    for dtype in (object, "Int64") if all(isinstance(i, int) or i is None for i in ids) else (object,):
+        q = pd.Series(ids, dtype=dtype)
+        got = _store_columns(pd.DataFrame({"question_id": q}))["prompt_id"]
+        expected = [None if pd.isna(v) else str(v) for v in q]
+        assert [None if pd.isna(v) else v for v in got] == expected

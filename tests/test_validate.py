@@ -309,7 +309,8 @@ def test_leaderboard_json_with_bootstrap_samples(tmp_path, capsys) -> None:
     assert d["brier_score"] == pytest.approx((0.25 + phi(-3) ** 2 + phi(-5) ** 2) / 6)
     assert d["ranking_agreement"]["kendall_tau"] == pytest.approx(1.0)
     bad = tmp_path / "ragged.json"
-    bad.write_text(json.dumps([{**board[0], "bootstrap": [1.0]}, board[1]]), encoding="utf-8")
+    # Two samples against four: ragged (a single value would be a fixed baseline, which is allowed).
+    bad.write_text(json.dumps([{**board[0], "bootstrap": [1.0, 2.0]}, board[1]]), encoding="utf-8")
     rc, _, err = cli(capsys, "validate", "--reference", str(ref), "--candidate", str(bad))
     assert rc == 2 and "same number of bootstrap samples" in err
 
