@@ -4,11 +4,14 @@ a cheap reachability probe, and turning client exceptions into a BackendError th
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from serving.backends._limits import LoopSemaphore, PerLoop
-from serving.backends.base import Backend, BackendError, ModelSpec
+from serving.backends.base import Backend, BackendError, Completion, Message, ModelSpec, SamplingParams
 
 # OpenAI-compatible local servers ignore the key, but the client refuses to start without one.
 NO_KEY = "not-needed"
@@ -93,3 +96,63 @@ class RemoteBackend(Backend):
 
         return client_error(importlib.import_module(self.SDK), exc, spec=self.spec, base_url=self.base_url,
                             partial=partial)
+
+    # -- one request/stream skeleton for every HTTP SDK --------------------------------------------------
+    #: What the end of a stream is called by the provider, for the message when a stream is cut short.
+    STREAM_END = "a finish reason"
+
+    def _request(self, messages: list[Message], params: SamplingParams | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _stream_texts(self, client: Any, request: dict[str, Any], end: StreamEnd) -> AsyncIterator[str]:
+        """Text deltas of a streamed reply; sets ``end.reason`` when the provider says the reply is over."""
+        raise NotImplementedError
+
+    async def _create(self, client: Any, request: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _completion(self, response: Any, seconds: float) -> Completion:
+        raise NotImplementedError
+
+    async def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
+        client = self._clients.get()
+        received: list[str] = []
+        end = StreamEnd()
+        async with self._limit.get():
+            try:
+                async for text in self._stream_texts(client, self._request(messages, params), end):
+                    if text:
+                        received.append(text)
+                        yield text
+                if end.reason is None:
+                    # The connection closed before the server said the answer was over: a cut, not an end.
+                    raise BackendError(self.name, f"stream from {self.base_url} ended before {self.STREAM_END} "
+                                       f"(after {len(''.join(received))} characters)", partial="".join(received))
+            except BackendError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - transport errors mid-stream too: never a silent cut
+                raise self._error(exc, "".join(received)) from exc
+
+    async def complete(self, messages: list[Message], params: SamplingParams | None = None) -> Completion:
+        client = self._clients.get()
+        start = time.perf_counter()
+        async with self._limit.get():
+            try:
+                response = await self._create(client, self._request(messages, params))
+            except BackendError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise self._error(exc, "") from exc
+        return self._completion(response, time.perf_counter() - start)
+
+    async def aclose(self) -> None:
+        client = self._clients.pop_current()
+        if client is not None:
+            await client.close()
+
+
+@dataclass
+class StreamEnd:
+    """Filled in by a backend's stream when the provider ends the reply (finish or stop reason)."""
+
+    reason: str | None = None

@@ -9,12 +9,11 @@ verbatim.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from serving.backends._remote import RemoteBackend, api_key, key_problem
-from serving.backends.base import BackendError, Completion, Message, SamplingParams
+from serving.backends._remote import RemoteBackend, StreamEnd, api_key, key_problem
+from serving.backends.base import Completion, Message, SamplingParams
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -49,42 +48,20 @@ class AnthropicBackend(RemoteBackend):
             kwargs["extra_body"] = dict(extra)
         return kwargs
 
-    async def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
-        client = self._clients.get()
-        received: list[str] = []
-        async with self._limit.get():
-            try:
-                async with client.messages.stream(**self._request(messages, params)) as events:
-                    async for text in events.text_stream:
-                        if text:
-                            received.append(text)
-                            yield text
-                    stop_reason = events.current_message_snapshot.stop_reason
-                if stop_reason is None:
-                    # No message_delta/message_stop arrived: the connection was cut, the answer is incomplete.
-                    raise BackendError(self.name, f"stream from {self.base_url} ended before message_stop "
-                                       f"(after {len(''.join(received))} characters)", partial="".join(received))
-            except BackendError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - mid-stream errors too: never a silent truncation
-                raise self._error(exc, "".join(received)) from exc
+    STREAM_END = "message_stop"
 
-    async def complete(self, messages: list[Message], params: SamplingParams | None = None) -> Completion:
-        client = self._clients.get()
-        start = time.perf_counter()
-        async with self._limit.get():
-            try:
-                resp = await client.messages.create(**self._request(messages, params))
-            except BackendError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise self._error(exc, "") from exc
+    async def _stream_texts(self, client: Any, request: dict[str, Any], end: StreamEnd) -> AsyncIterator[str]:
+        async with client.messages.stream(**request) as events:
+            async for text in events.text_stream:
+                yield text
+            # None: no message_delta/message_stop arrived, the connection was cut.
+            end.reason = events.current_message_snapshot.stop_reason
+
+    async def _create(self, client: Any, request: dict[str, Any]) -> Any:
+        return await client.messages.create(**request)
+
+    def _completion(self, resp: Any, seconds: float) -> Completion:
         text = "".join(getattr(block, "text", "") for block in resp.content)
         return Completion(text=text, model=self.name, prompt_tokens=resp.usage.input_tokens,
-                          completion_tokens=resp.usage.output_tokens, seconds=time.perf_counter() - start,
+                          completion_tokens=resp.usage.output_tokens, seconds=seconds,
                           finish_reason=resp.stop_reason)
-
-    async def aclose(self) -> None:
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()

@@ -4,12 +4,11 @@ server, Ollama. The client retries 429/5xx and connection errors with exponentia
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from serving.backends._remote import RemoteBackend, api_key, key_problem, probe
-from serving.backends.base import BackendError, Completion, Message, SamplingParams
+from serving.backends._remote import RemoteBackend, StreamEnd, api_key, key_problem, probe
+from serving.backends.base import Completion, Message, SamplingParams
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -36,48 +35,22 @@ class OpenAIBackend(RemoteBackend):
             kwargs["seed"] = p.seed
         return kwargs
 
-    async def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
-        client = self._clients.get()
-        received: list[str] = []
-        async with self._limit.get():
-            try:
-                stream = await client.chat.completions.create(**self._request(messages, params), stream=True)
-                finish: str | None = None
-                async with stream:
-                    async for chunk in stream:
-                        if not chunk.choices:
-                            continue
-                        finish = chunk.choices[0].finish_reason or finish
-                        if chunk.choices[0].delta.content:
-                            received.append(chunk.choices[0].delta.content)
-                            yield chunk.choices[0].delta.content
-                if finish is None:
-                    # The connection closed before the server said the answer was over: a cut, not an end.
-                    raise BackendError(self.name, f"stream from {self.base_url} ended without a finish reason "
-                                       f"(after {len(''.join(received))} characters)", partial="".join(received))
-            except BackendError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - transport errors mid-stream too: never a silent cut
-                raise self._error(exc, "".join(received)) from exc
+    async def _stream_texts(self, client: Any, request: dict[str, Any], end: StreamEnd) -> AsyncIterator[str]:
+        stream = await client.chat.completions.create(**request, stream=True)
+        async with stream:
+            async for chunk in stream:
+                if not chunk.choices:
+                    continue
+                end.reason = chunk.choices[0].finish_reason or end.reason
+                if chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
 
-    async def complete(self, messages: list[Message], params: SamplingParams | None = None) -> Completion:
-        client = self._clients.get()
-        start = time.perf_counter()
-        async with self._limit.get():
-            try:
-                resp = await client.chat.completions.create(**self._request(messages, params))
-            except BackendError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise self._error(exc, "") from exc
-        choice = resp.choices[0]
-        usage = resp.usage
+    async def _create(self, client: Any, request: dict[str, Any]) -> Any:
+        return await client.chat.completions.create(**request)
+
+    def _completion(self, resp: Any, seconds: float) -> Completion:
+        choice, usage = resp.choices[0], resp.usage
         return Completion(text=choice.message.content or "", model=self.name,
                           prompt_tokens=usage.prompt_tokens if usage else None,
                           completion_tokens=usage.completion_tokens if usage else None,
-                          seconds=time.perf_counter() - start, finish_reason=choice.finish_reason)
-
-    async def aclose(self) -> None:
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()
+                          seconds=seconds, finish_reason=choice.finish_reason)
