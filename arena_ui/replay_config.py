@@ -27,15 +27,3 @@ def write_replay_models(path: str | Path, answers_dir: str | Path, questions: st
                       f"concurrency = 64\noptions = {{ {opts} }}\n")
     path.write_text("\n".join(blocks) + ("\n" + extra if extra else ""), encoding="utf-8")
     return path
-
-
-def answered_questions(questions: str | Path, answers_dir: str | Path, models: Iterable[str]) -> set[str]:
-    """Question ids every one of ``models`` answered (so any sampled pair can replay them)."""
-    common: set[str] | None = None
-    for name in models:
-        with open(Path(answers_dir) / f"{name}.jsonl", encoding="utf-8") as fh:
-            ids = {json.loads(line)["question_id"] for line in fh if line.strip()}
-        common = ids if common is None else common & ids
-    with open(questions, encoding="utf-8") as fh:
-        asked = {json.loads(line)["question_id"] for line in fh if line.strip()}
-    return (common or set()) & asked

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from codearena import __version__
+from serving.backends.base import BackendError  # light: dataclasses only, no client libraries
 
 # (command, module under codearena.commands); order is the order of the data flow.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -67,9 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # so the interpreter's own flush at exit does not complain again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, OSError) as exc:
-        # Our errors subclass ValueError with a message meant for the user; show it without a traceback.
-        # Anything else (KeyError, TypeError, ...) is a bug of ours and keeps its traceback.
+    except (ValueError, OSError, BackendError) as exc:
+        # Our errors subclass ValueError with a message meant for the user; show it without a traceback, as
+        # a model that cannot be used (BackendError: no key, no server, no llama-cpp) is. Anything else
+        # (KeyError, TypeError, ...) is a bug of ours and keeps its traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

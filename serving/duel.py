@@ -14,10 +14,10 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from serving.backends.base import Backend, ModelSpec
 from serving.judge import (
@@ -33,6 +33,17 @@ from serving.judge import (
     to_battle,
 )
 from serving.prompts import Prompt
+from votes.record import Battle
+from votes.store import AddResult
+
+
+class DuelStore(Protocol):
+    """What a duel needs of the vote store (votes.store.VoteStore is one): cached answers, stored verdicts."""
+
+    def answers(self, model: str | None = None) -> list[dict[str, Any]]: ...
+    def add_answers(self, rows: Iterable[dict[str, Any]], *, replace: bool = False) -> AddResult: ...
+    def get(self, battle_id: str) -> Battle: ...
+    def add_many(self, battles: Iterable[Battle]) -> AddResult: ...
 
 
 class DuelError(ValueError):
@@ -59,7 +70,7 @@ def answers_file(answers_dir: str | os.PathLike[str], model: str) -> Path:
     return Path(answers_dir) / f"{model.replace('/', '__')}.jsonl"
 
 
-def cached_answers(model: str, answers_dir: str | os.PathLike[str], store: Any | None) -> dict[str, str]:
+def cached_answers(model: str, answers_dir: str | os.PathLike[str], store: DuelStore | None) -> dict[str, str]:
     """question_id -> first-turn answer, from the answer file and the store (the file wins: it is what
     ``generate`` writes and resumes)."""
     from serving.answers import read_answers
@@ -83,7 +94,7 @@ class AnswerReport:
 
 
 async def ensure_answers(backend: Backend, prompts: Sequence[Prompt], *, answers_dir: str | os.PathLike[str],
-                         store: Any | None, max_tokens: int | None = None,
+                         store: DuelStore | None, max_tokens: int | None = None,
                          progress: bool = True) -> tuple[dict[str, str], AnswerReport]:
     """Every prompt's answer from ``backend``'s model, generating only those not cached yet."""
     from serving.generate import agenerate
@@ -110,7 +121,7 @@ def pair_tasks(prompts: Sequence[Prompt], model_a: str, answers_a: dict[str, str
             for p in prompts if p.id in answers_a and p.id in answers_b]
 
 
-async def judge_tasks(judge_backend: Backend, tasks: Sequence[PairTask], *, store: Any | None,
+async def judge_tasks(judge_backend: Backend, tasks: Sequence[PairTask], *, store: DuelStore | None,
                       settings: JudgeSettings, progress: bool = True,
                       on_judgment: Callable[[Judgment], None] | None = None) -> tuple[list[Judgment], int]:
     """Judge every task not already stored as a battle by this judge; store each verdict as it comes.
@@ -157,7 +168,7 @@ async def judge_tasks(judge_backend: Backend, tasks: Sequence[PairTask], *, stor
     return [results[i] for i in range(len(tasks))], len(reused)
 
 
-def _stored_battle(store: Any, bid: str) -> Any | None:
+def _stored_battle(store: DuelStore, bid: str) -> Battle | None:
     try:
         return store.get(bid)
     except KeyError:
@@ -204,7 +215,7 @@ def pair_result(model_a: str, model_b: str, judgments: Sequence[Judgment]) -> Pa
 
 
 def unusable_models(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *,
-                    judge: str, answers_dir: str | os.PathLike[str], store: Any | None,
+                    judge: str, answers_dir: str | os.PathLike[str], store: DuelStore | None,
                     baseline: str | None = None) -> list[tuple[str, str]]:
     """(model, reason) for each model the duel needs but cannot use now (``Backend.availability``), so a
     missing API key stops the duel before anything runs instead of ending it with nothing judged. The judge
@@ -225,7 +236,7 @@ def unusable_models(specs: dict[str, ModelSpec], models: Sequence[str], prompts:
 
 
 def check_usable(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
-                 answers_dir: str | os.PathLike[str], store: Any | None, baseline: str | None = None) -> None:
+                 answers_dir: str | os.PathLike[str], store: DuelStore | None, baseline: str | None = None) -> None:
     """Raise :class:`DuelError` naming every model of :func:`unusable_models` and why."""
     bad = unusable_models(specs, models, prompts, judge=judge, answers_dir=answers_dir, store=store,
                           baseline=baseline)
@@ -235,7 +246,7 @@ def check_usable(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Se
 
 
 async def run_duel(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
-                   store: Any, answers_dir: str | os.PathLike[str], baseline: str | None = None,
+                   store: DuelStore | None, answers_dir: str | os.PathLike[str], baseline: str | None = None,
                    max_tokens: int | None = None, judge_max_tokens: int | None = None,
                    progress: bool = True) -> tuple[list[PairResult], list[Judgment], list[AnswerReport]]:
     """The whole duel; see the module docstring. Backends are created here and closed before returning."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -23,6 +23,12 @@ class PromptLike(Protocol):
     id: str
     messages: list[dict[str, str]]
     followups: list[str]
+
+
+class AnswerStore(Protocol):
+    """Where generated answers are also kept (votes.store.VoteStore is one)."""
+
+    def add_answers(self, rows: Iterable[dict[str, Any]], *, replace: bool = False) -> Any: ...
 
 
 class GenerateError(ValueError):
@@ -65,7 +71,7 @@ async def answer_prompt(backend: Backend, prompt: PromptLike, params: SamplingPa
 
 
 async def agenerate(backend: Backend, prompts: Sequence[PromptLike], out: str | Path, *,
-                    params: SamplingParams | None = None, store: Any = None, progress: bool = True,
+                    params: SamplingParams | None = None, store: AnswerStore | None = None, progress: bool = True,
                     source: str = "generate") -> GenerateReport:
     """Answer every prompt not yet in ``out``; see the module docstring. ``store``: a VoteStore or None."""
     out = Path(out)
