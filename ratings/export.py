@@ -116,12 +116,22 @@ LIST_COLUMNS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags")
 
 
 def flat_records(records: pd.DataFrame) -> pd.DataFrame:
-    """Arena records for a flat format (CSV): list columns as JSON text, no conversation as an empty cell."""
+    """Arena records for a flat format (CSV): list columns as JSON text, no conversation as an empty cell,
+    text that a spreadsheet would run as a formula escaped (:func:`spreadsheet_safe`)."""
     flat = records.copy()
     for col in LIST_COLUMNS:
         if col in flat:
             flat[col] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in flat[col]]
-    return flat
+    return spreadsheet_safe(flat)
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A table for a CSV file: text cells a spreadsheet would run as a formula (=, +, -, @) are prefixed
+    with ' (OWASP's advice; see votes.files.csv_escape). `codearena import`, `rate` and `validate` read
+    such a file back unchanged."""
+    from votes.files import csv_escape
+
+    return csv_escape(table)
 
 
 def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> PreferenceSet:
