@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib.util
 import socket
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from arena_ui.arena import Arena, ArenaConfig
 from arena_ui.ratelimit import RateLimits
-from arena_ui.sampling import parse_weights
+from arena_ui.sampling import PairSampler, parse_weights
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ def make_arena(opts: ServeOptions) -> Arena:
         raise ValueError(f"--port {opts.port}: not a TCP port")
     # Before the models load (which can take a while): a busy port is the commonest reason serve cannot start.
     check_port_free(opts.host, opts.port)
+    if opts.concurrency < 1:
+        raise ValueError(f"--concurrency {opts.concurrency}: must be at least 1")
+    if not opts.leaderboard_refresh_s > 0 or opts.leaderboard_refresh_s == float("inf"):
+        raise ValueError(f"--leaderboard-refresh {opts.leaderboard_refresh_s}: expected seconds > 0")
     config = ArenaConfig(
         models=load_models(opts.models), prompts=load_prompts(opts.prompts), db=opts.db,
         weights=parse_weights(opts.weights),
@@ -47,6 +52,9 @@ def make_arena(opts: ServeOptions) -> Arena:
     )
     if not config.prompts:
         raise ValueError(f"--prompts {opts.prompts}: no prompts loaded")
+    # Every option is checked before Arena opens (and so creates) the store: `--weight nope=2` must not
+    # leave an empty codearena.db behind.
+    PairSampler.build(config.models, config.weights)
     return Arena(config)
 
 
@@ -74,6 +82,15 @@ def check_port_free(host: str, port: int) -> None:
         try:
             sock.bind(address)
         except OSError as exc:
+            # Only EADDRINUSE is a busy port; binding 8.8.8.8 fails with EADDRNOTAVAIL, port 80 with EACCES.
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ValueError(f"--host {host}: not an address of this machine (use 127.0.0.1, 0.0.0.0 for "
+                                 "every interface, or one of this machine's addresses)") from exc
+            if exc.errno == errno.EACCES:
+                raise ValueError(f"--port {port} on {host}: permission denied (ports below 1024 need "
+                                 "privileges): choose another with --port") from exc
+            if exc.errno != errno.EADDRINUSE:
+                raise ValueError(f"--host {host} --port {port}: cannot bind ({exc.strerror or exc})") from exc
             raise PortInUseError(port_in_use_message(host, port)) from exc
 
 
