@@ -27,10 +27,15 @@ class PreferenceSet:
 
 def _conversation(stored: Any, prompt: Any, answer: Any) -> list[dict[str, str]] | None:
     """OpenAI-format messages: the stored multi-turn conversation, else [user prompt, assistant answer]."""
+    from votes.files import parse_json
+
     if isinstance(stored, str) and stored.strip():
-        stored = json.loads(stored)
-    if isinstance(stored, list) and stored:
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in stored]
+        try:
+            stored = parse_json(stored, "conversation")
+        except ValueError:
+            stored = None  # text that is no conversation (a battles file's own column): none stored
+    if isinstance(stored, (list, tuple, np.ndarray)) and len(stored) and all(isinstance(m, dict) for m in stored):
+        return [{"role": str(m.get("role", "")), "content": str(m.get("content", ""))} for m in stored]
     if isinstance(prompt, str) and isinstance(answer, str):
         return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
     return None
@@ -46,8 +51,10 @@ def _flags(value: Any) -> list[str]:
 def _user_turns(conversation: Any) -> int:
     """Number of user messages in a stored conversation (a list or its JSON text); 0 when none stored."""
     if isinstance(conversation, str) and conversation.strip():
+        from votes.files import parse_json
+
         try:
-            conversation = json.loads(conversation)
+            conversation = parse_json(conversation, "conversation")
         except ValueError:
             return 0
     if not isinstance(conversation, (list, tuple, np.ndarray)):

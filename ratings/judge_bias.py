@@ -7,13 +7,13 @@ analysis (Li et al. 2024) and Chatbot Arena's style control treat length.
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 import pandas as pd
 
 from ratings.agreement import canonical_votes
+from votes.files import parse_json
 
 
 def _paired_battles(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +47,13 @@ def _embedded_games(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     combined battle per pair, each game with its ``score`` label and ``swapped`` flag)."""
     consistent, pos_sum = [], []
     for detail in battles["judge_detail"].dropna() if "judge_detail" in battles else []:
-        d = json.loads(detail) if isinstance(detail, str) else detail
-        games = [g for g in (d.get("games") or []) if isinstance(g, dict) and g.get("score") in STRENGTH]
+        try:
+            d = parse_json(detail, "judge_detail") if isinstance(detail, str) else detail
+        except ValueError:
+            continue  # not a judge's detail: nothing to measure
+        raw_games = d.get("games") if isinstance(d, dict) else None
+        games = [g for g in (raw_games if isinstance(raw_games, list) else [])
+                 if isinstance(g, dict) and g.get("score") in STRENGTH]
         plain = [g for g in games if not g.get("swapped")]
         swapped = [g for g in games if g.get("swapped")]
         if not plain or not swapped:

@@ -407,3 +407,18 @@ def test_a_judge_name_that_cannot_be_a_source_is_refused_before_reading(tmp_path
     rc, _, err = cli(capsys, "import", "pandalm", str(test), "--dataset", "my set", "--db", str(tmp_path / "v.db"))
     one_error(rc, err, "--dataset 'my set'")
     assert not (tmp_path / "v.db").exists()
+
+
+def test_a_parquet_file_with_broken_pandas_metadata_is_read_by_its_columns(tmp_path: Path, capsys) -> None:
+    # Found by the fuzz test: pyarrow raised KeyError('columns') from the footer's pandas metadata.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    f = tmp_path / "b.parquet"
+    table = pa.table({k: [r[k] for r in ROWS] for k in ROWS[0]})
+    pq.write_table(table.replace_schema_metadata({b"pandas": b"{}"}), f)
+    rc, out, err = cli(capsys, "rate", str(f))
+    assert rc == 0, err
+    f.write_bytes(f.read_bytes()[:-12] + b"\x00" * 12)  # the footer itself broken
+    rc, _, err = cli(capsys, "rate", str(f))
+    one_error(rc, err, str(f))

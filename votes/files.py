@@ -137,7 +137,7 @@ def read_battles_file(path: str | Path) -> pd.DataFrame:
         elif suffix == ".csv":
             df = read_csv_file(path)
         elif suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
+            df = _read_parquet(path)
         else:
             raise BattlesFileError(f"{path}: unknown battles format {suffix!r}; use .jsonl, .json, .csv or .parquet")
     except BattlesFileError:
@@ -145,6 +145,22 @@ def read_battles_file(path: str | Path) -> pd.DataFrame:
     except (ValueError, OSError) as exc:
         raise BattlesFileError(f"{path}: cannot be parsed ({exc})") from exc
     return validate_battles(df, path)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        return pd.read_parquet(path)
+    except (ValueError, OSError):
+        raise  # pyarrow's own "not a Parquet file", "too deeply nested", ...: said as it is
+    except Exception:  # noqa: BLE001 - broken pandas metadata in the footer (KeyError, TypeError deep in pyarrow)
+        pass
+    try:
+        # The columns themselves may be fine: read them without the pandas metadata.
+        return pq.read_table(path).to_pandas(ignore_metadata=True)
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged binary file makes the reader raise
+        raise BattlesFileError(f"{path}: cannot be parsed as Parquet ({type(exc).__name__}: {exc})") from None
 
 
 def read_csv_file(path: Path, error: type[ValueError] = BattlesFileError) -> pd.DataFrame:
@@ -253,10 +269,10 @@ def _last_assistant(conversation: Any) -> str | None:
     """The last assistant turn of an OpenAI-format conversation (a list, or its JSON text in a CSV)."""
     if isinstance(conversation, str):
         try:
-            conversation = json.loads(conversation)
+            conversation = parse_json(conversation, "conversation")
         except ValueError:
             return None
-    if conversation is None or isinstance(conversation, float):
+    if not isinstance(conversation, (list, tuple, np.ndarray)):
         return None
     for message in reversed(list(conversation)):
         if isinstance(message, dict) and message.get("role") == "assistant":

@@ -201,8 +201,8 @@ def read_table_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
         for k in ("conversation_a", "conversation_b"):
             if isinstance(rec.get(k), str) and rec[k].lstrip().startswith("["):
                 try:
-                    rec[k] = json.loads(rec[k])
-                except json.JSONDecodeError:
+                    rec[k] = parse_json(rec[k], f"{path.name}: {k}")
+                except ValueError:
                     pass  # not a conversation; _conversation() ignores it
         out.append((f"{path.name}:line {i + 2}" if csv else f"{path.name}: row {i}", rec))
     return out
@@ -284,8 +284,8 @@ def _flags(value: Any) -> list[str]:
     """A row's flags (identity_leak, swapped, ...): a list, or the JSON text a CSV export holds."""
     if isinstance(value, str) and value.lstrip().startswith("["):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = parse_json(value, "flags")
+        except ValueError:
             return []
     return [str(f) for f in value if f] if isinstance(value, list) else []
 
