@@ -191,11 +191,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
         import errno
 
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise ValueError(f"--host {host}: this machine has no such address to bind (use 127.0.0.1, "
-                             "0.0.0.0 or one of its own addresses)") from exc
+            raise ValueError(f"--host {host}: not an address of this machine (use 127.0.0.1, 0.0.0.0 for "
+                             "every interface, or one of this machine's addresses)") from exc
         if exc.errno == errno.EACCES:
-            raise PortInUseError(f"port {port} on {host}: permission denied (ports below 1024 need root); "
-                                 "choose another with --port") from exc
+            raise ValueError(f"--port {port} on {host}: permission denied (ports below 1024 need "
+                             "privileges): choose another with --port") from exc
+        if exc.errno != errno.EADDRINUSE:
+            raise ValueError(f"--host {host} --port {port}: cannot bind ({exc.strerror or exc})") from exc
         raise PortInUseError(f"port {port} on {host} is in use: choose another with --port") from exc
     sock.listen(2048)
     sock.set_inheritable(True)

@@ -13,7 +13,7 @@ from typing import Any
 from arena_ui.arena import Arena, ArenaConfig, InputLimits
 from arena_ui.http import ArenaEdge, EdgePolicy, HttpServer, bind_socket, parse_trusted_proxies
 from arena_ui.ratelimit import RateLimits
-from arena_ui.sampling import parse_weights
+from arena_ui.sampling import PairSampler, parse_weights
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ def make_arena(opts: ServeOptions) -> Arena:
     parse_trusted_proxies(opts.trusted_proxies)
     # Before the models load (which can take a while): a busy port is the commonest reason serve cannot start.
     check_port_free(opts.host, opts.port)
+    if opts.concurrency < 1:
+        raise ValueError(f"--concurrency {opts.concurrency}: must be at least 1")
+    if not opts.leaderboard_refresh_s > 0 or opts.leaderboard_refresh_s == float("inf"):
+        raise ValueError(f"--leaderboard-refresh {opts.leaderboard_refresh_s}: expected seconds > 0")
     config = ArenaConfig(
         models=load_models(opts.models), prompts=load_prompts(opts.prompts), db=opts.db,
         weights=parse_weights(opts.weights),
@@ -53,6 +57,9 @@ def make_arena(opts: ServeOptions) -> Arena:
     )
     if not config.prompts:
         raise ValueError(f"--prompts {opts.prompts}: no prompts loaded")
+    # Every option is checked before Arena opens (and so creates) the store: `--weight nope=2` must not
+    # leave an empty codearena.db behind.
+    PairSampler.build(config.models, config.weights)
     return Arena(config)
 
 

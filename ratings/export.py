@@ -27,10 +27,15 @@ class PreferenceSet:
 
 def _conversation(stored: Any, prompt: Any, answer: Any) -> list[dict[str, str]] | None:
     """OpenAI-format messages: the stored multi-turn conversation, else [user prompt, assistant answer]."""
+    from votes.files import parse_json
+
     if isinstance(stored, str) and stored.strip():
-        stored = json.loads(stored)
-    if isinstance(stored, list) and stored:
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in stored]
+        try:
+            stored = parse_json(stored, "conversation")
+        except ValueError:
+            stored = None  # text that is no conversation (a battles file's own column): none stored
+    if isinstance(stored, (list, tuple, np.ndarray)) and len(stored) and all(isinstance(m, dict) for m in stored):
+        return [{"role": str(m.get("role", "")), "content": str(m.get("content", ""))} for m in stored]
     if isinstance(prompt, str) and isinstance(answer, str):
         return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
     return None
@@ -46,8 +51,10 @@ def _flags(value: Any) -> list[str]:
 def _user_turns(conversation: Any) -> int:
     """Number of user messages in a stored conversation (a list or its JSON text); 0 when none stored."""
     if isinstance(conversation, str) and conversation.strip():
+        from votes.files import parse_json
+
         try:
-            conversation = json.loads(conversation)
+            conversation = parse_json(conversation, "conversation")
         except ValueError:
             return 0
     if not isinstance(conversation, (list, tuple, np.ndarray)):
@@ -116,12 +123,22 @@ LIST_COLUMNS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags")
 
 
 def flat_records(records: pd.DataFrame) -> pd.DataFrame:
-    """Arena records for a flat format (CSV): list columns as JSON text, no conversation as an empty cell."""
+    """Arena records for a flat format (CSV): list columns as JSON text, no conversation as an empty cell,
+    text that a spreadsheet would run as a formula escaped (:func:`spreadsheet_safe`)."""
     flat = records.copy()
     for col in LIST_COLUMNS:
         if col in flat:
             flat[col] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in flat[col]]
-    return flat
+    return spreadsheet_safe(flat)
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A table for a CSV file: text cells a spreadsheet would run as a formula (=, +, -, @) are prefixed
+    with ' (OWASP's advice; see votes.files.csv_escape). `codearena import`, `rate` and `validate` read
+    such a file back unchanged."""
+    from votes.files import csv_escape
+
+    return csv_escape(table)
 
 
 def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> PreferenceSet:

@@ -31,6 +31,9 @@ LEADERBOARD_COLUMNS = ["model", "rating", "ci_low", "ci_high", "rank", "rank_ub"
 TIES = ("half", "davidson")
 CI_METHODS = ("bootstrap", "analytic", "none")
 DEFAULT_PRIOR = 1.0
+# Percentile CIs settle within a few thousand rounds; far more only holds [rounds x cells] counts in memory
+# (10 million rounds: tens of GB) for no change in the interval.
+MAX_BOOTSTRAP = 100_000
 # Below this many battles a model's CI (analytic or bootstrap) is not trustworthy: the output says so.
 FEW_BATTLES = 10
 
@@ -108,6 +111,23 @@ def bootstrap_ratings(battles: pd.DataFrame, rounds: int = 100, seed: int = 0, *
     return res.samples
 
 
+def check_settings(*, bootstrap: int = 0, seed: int = 0, anchor: tuple[str, float] | None = None,
+                   prior: float = DEFAULT_PRIOR, min_battles: int = 0) -> None:
+    """Refuse fit settings that have no meaning (a NaN anchor, a negative prior) or no end (10 million
+    bootstrap rounds), before any work, with the option's name."""
+    if not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise ValueError(f"--bootstrap {bootstrap}: expected 0 to {MAX_BOOTSTRAP} rounds (CIs settle within a few "
+                         "thousand)")
+    if seed < 0:
+        raise ValueError(f"--seed {seed}: expected a number >= 0")
+    if anchor is not None and not np.isfinite(anchor[1]):
+        raise ValueError(f"--anchor {anchor[0]}={anchor[1]}: the rating must be a finite number")
+    if not (np.isfinite(prior) and prior >= 0):
+        raise ValueError(f"--prior {prior:g}: expected a finite number >= 0 (virtual tied battles per pair)")
+    if min_battles < 0:
+        raise ValueError(f"--min-battles {min_battles}: expected a number >= 0")
+
+
 def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed: int = 0,
          anchor: tuple[str, float] | None = None, ci: str | None = None, min_battles: int = 0,
          style_control: bool = False, prior: float = DEFAULT_PRIOR, style: StyleOptions | None = None,
@@ -129,6 +149,7 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
     """
     if ties not in TIES:
         raise ValueError(f"unknown ties model {ties!r}; expected one of {', '.join(TIES)}")
+    check_settings(bootstrap=bootstrap, seed=seed, anchor=anchor, prior=prior, min_battles=min_battles)
     ci = ci or ("bootstrap" if bootstrap > 0 else "analytic")
     if ci not in CI_METHODS:
         raise ValueError(f"unknown CI method {ci!r}; expected one of {', '.join(CI_METHODS)}")

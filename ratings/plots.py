@@ -50,7 +50,10 @@ def write_html(res: RatingResult, path: str | Path) -> Path:
     """One HTML file with plotly.js inlined (works offline)."""
     figs = figures(res)
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
+    from votes.atomic import atomic_path
+
     path = Path(path)
-    path.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><title>CodeArena ratings</title></head><body>"
-                    + "\n".join(parts) + "</body></html>", encoding="utf-8")
+    with atomic_path(path) as tmp:  # whole or not at all, like every output file
+        tmp.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><title>CodeArena ratings</title></head>"
+                       "<body>" + "\n".join(parts) + "</body></html>", encoding="utf-8")
     return path

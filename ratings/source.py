@@ -6,7 +6,6 @@ Every path that turns votes into numbers (rate, validate, export) selects its ba
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +62,10 @@ def _parse_flags(value: Any) -> list[str]:
     text = str(value).strip()
     if not text:
         return []
+    from votes.files import parse_json
+
     try:
-        parsed = json.loads(text)
+        parsed = parse_json(text, "flags")
     except ValueError:
         return [text]
     if isinstance(parsed, list):

@@ -24,7 +24,7 @@ from scipy import stats
 
 from ratings.agreement import VoteAgreement, vote_agreement
 from ratings.judge_bias import longer_answer_win_rate, position_consistency, self_preference
-from ratings.leaderboard import rate
+from ratings.leaderboard import check_settings, rate
 from ratings.separability import (
     RankingLike,
     confidence_agreement,
@@ -119,6 +119,7 @@ class ValidationReport:
 
 def validate(reference: Side, candidate: Side, *, bootstrap: int = 1000, seed: int = 0) -> ValidationReport:
     """Compare ``candidate`` with ``reference`` (the ground truth, usually human votes)."""
+    check_settings(bootstrap=bootstrap, seed=seed)
     notes: list[str] = [*reference.notes, *candidate.notes]
     ranks: dict[str, RankingLike] = {}
     for role, side in (("reference", reference), ("candidate", candidate)):

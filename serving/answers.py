@@ -106,7 +106,7 @@ def done_question_ids(path: str | Path, model_id: str) -> set[str]:
         for line in fh:
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # a broken or absurdly nested line: not an answer
                 continue
             if isinstance(obj, dict) and obj.get("model_id") == model_id and "question_id" in obj:
                 done.add(str(obj["question_id"]))

@@ -136,16 +136,28 @@ def test_a_newer_schema_is_refused(db_path: Path) -> None:
         VoteStore(db_path)
 
 
-def test_an_older_file_is_migrated_in_place(db_path: Path) -> None:
-    # A version-0 file: valid SQLite, someone's table in it, none of ours.
+def test_an_empty_sqlite_file_is_migrated_in_place(db_path: Path) -> None:
+    # A version-0 file with no tables (what `sqlite3 votes.db "VACUUM"` leaves): ours to create.
     with sqlite3.connect(db_path) as conn:
-        conn.execute("CREATE TABLE keep_me (x)")
-        conn.execute("INSERT INTO keep_me VALUES (42)")
+        conn.execute("VACUUM")
     store = VoteStore(db_path)
     assert store.schema_version() == SCHEMA_VERSION
     store.add(vote())
     assert store.count() == 1
-    assert store.db.execute("SELECT x FROM keep_me").fetchone() == (42,)
+
+
+def test_another_programs_sqlite_file_is_refused_unchanged(db_path: Path) -> None:
+    # Issue 9: a version-0 file with someone's tables is theirs (CodeArena never wrote a version-0 file
+    # with tables): no table added, no switch to WAL, not a byte changed. Was: migrated in place.
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE keep_me (x)")
+        conn.execute("INSERT INTO keep_me VALUES (42)")
+    before = db_path.read_bytes()
+    with pytest.raises(StoreError, match="not a CodeArena vote store.*keep_me"):
+        VoteStore(db_path)
+    assert db_path.read_bytes() == before
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
 def test_answers_are_kept_per_model_and_question(db_path: Path) -> None:

@@ -2,9 +2,13 @@
 
 Every importer turns one source row into a :class:`Battle` (or a :class:`Rejection` that says why not) with a
 deterministic id from :func:`votes.record.import_id`, so importing a file twice adds nothing the second time.
-A malformed file (bad JSON, not a list of objects) is an error naming the file and line; a well-formed row
-that cannot be a battle (unknown winner label, same model twice, no majority) is counted as rejected, with
-its reason, and the import goes on.
+A malformed file (bad JSON or UTF-8, not a list of objects, a number no vote can hold such as a turn of
+Infinity or a tstamp of 1e20) is an error naming the file and line, and nothing of it is imported; a
+well-formed row that cannot be a battle (unknown winner label, same model twice, no majority, a model name
+with control characters) is counted as rejected, with its reason, and the import goes on.
+
+All or nothing: an import stores its battles in one transaction (:meth:`VoteStore.transaction`), so a full
+disk or a kill -9 in the middle leaves the store as it was.
 
 Provenance: imported human votes get ``import:<dataset>`` unless the caller says who voted
 (``as_source="human"`` or ``"judge:NAME"``); judge outputs (``codearena-judgments``) get
@@ -24,12 +28,21 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from votes.files import BattlesFileError, iter_json_lines, read_battles_file
-from votes.record import SOURCE_RE, Battle, BattleError, import_id, text_hash
+from votes.files import BattlesFileError, iter_json_lines, parse_json, read_battles_file, read_text
+from votes.record import (
+    MAX_TURN,
+    SOURCE_RE,
+    Battle,
+    BattleError,
+    import_id,
+    name_problem,
+    text_hash,
+    text_problem,
+    unix_to_iso,
+)
 from votes.store import VoteStore
 
 # Arena-Hard v0.1's default baseline: its model_judgment rows name only the candidate model.
@@ -97,7 +110,8 @@ class ImportReport:
 
     def summary(self) -> str:
         lines = [f"{self.format}: read {self.read} rows from {len(self.files)} file(s); added {self.added}, "
-                 f"already present {self.skipped}, rejected {self.rejected_total}"]
+                 f"already present {self.skipped}, rejected {self.rejected_total}"
+                 + (" (stored all or nothing, in one transaction)" if self.added else "")]
         for source, n in sorted(self.sources.items()):
             lines.append(f"  source {source}: {n}")
         for reason, n in self.rejected.most_common():
@@ -109,21 +123,18 @@ class ImportReport:
 # -- reading ---------------------------------------------------------------------------------------------
 def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """Rows of a JSON list or JSONL file, each with a label for messages ("f.jsonl:line 3")."""
-    if not path.exists():
-        raise ImportFormatError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, ImportFormatError)
     if not text.strip():
         raise ImportFormatError(f"{path}: the file is empty")
     data: Any = None
     if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ImportFormatError(f"{path}:line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+        data = parse_json(text, str(path), ImportFormatError)
     elif path.suffix.lower() == ".json":
         try:  # one JSON document ({"battles": [...]}) or, failing that, JSON lines under a .json name
-            data = json.loads(text)
-        except json.JSONDecodeError:
+            data = parse_json(text, str(path), ImportFormatError)
+        except ImportFormatError:
+            if "\n" not in text.strip():
+                raise  # one line: it was meant as one document, and its error is the one to show
             data = None
         if isinstance(data, dict):
             data = data.get("battles", [data])
@@ -190,8 +201,8 @@ def read_table_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
         for k in ("conversation_a", "conversation_b"):
             if isinstance(rec.get(k), str) and rec[k].lstrip().startswith("["):
                 try:
-                    rec[k] = json.loads(rec[k])
-                except json.JSONDecodeError:
+                    rec[k] = parse_json(rec[k], f"{path.name}: {k}")
+                except ValueError:
                     pass  # not a conversation; _conversation() ignores it
         out.append((f"{path.name}:line {i + 2}" if csv else f"{path.name}: row {i}", rec))
     return out
@@ -219,11 +230,18 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _turn(value: Any) -> int:
+def _turn(where: str, value: Any) -> int:
+    """A row's turn: 1 when missing or not a number (as before); a number no conversation has (Infinity,
+    1e20) makes the file malformed."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= MAX_TURN:
+        raise ImportFormatError(f"{where}: turn {value!r} is out of range (at most {MAX_TURN})")
     try:
-        return int(value) if value is not None else 1
-    except (TypeError, ValueError):
+        turn = int(value) if value is not None else 1
+    except (TypeError, ValueError, OverflowError):
         return 1
+    if abs(turn) > MAX_TURN:  # "1" * 30 as a string
+        raise ImportFormatError(f"{where}: turn {value!r} is out of range (at most {MAX_TURN})")
+    return turn
 
 
 def _conversation(value: Any) -> list[dict[str, str]] | None:
@@ -247,23 +265,27 @@ def _first_prompt(conv: list[dict[str, str]] | None) -> str | None:
 
 
 # -- formats ---------------------------------------------------------------------------------------------
-def _created_at(tstamp: Any) -> str | None:
-    """Arena ``tstamp`` (Unix seconds) as the store's ``created_at`` (ISO UTC, like votes.record.utc_now)."""
+def _created_at(where: str, tstamp: Any) -> str | None:
+    """Arena ``tstamp`` (Unix seconds) as the store's ``created_at`` (ISO UTC, like votes.record.utc_now);
+    None when missing or not a number; a number that is no time (Infinity, 1e20) makes the file malformed."""
     try:
         ts = float(tstamp)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if math.isnan(ts):
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+    try:
+        return unix_to_iso(ts)
+    except BattleError as exc:
+        raise ImportFormatError(f"{where}: {exc}") from None
 
 
 def _flags(value: Any) -> list[str]:
     """A row's flags (identity_leak, swapped, ...): a list, or the JSON text a CSV export holds."""
     if isinstance(value, str) and value.lstrip().startswith("["):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = parse_json(value, "flags")
+        except ValueError:
             return []
     return [str(f) for f in value if f] if isinstance(value, list) else []
 
@@ -296,14 +318,14 @@ def parse_arena_battles(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Pa
         else:
             voter = text_hash(str(judge)) if judge is not None else None  # raw Arena user ids: hash only
         extra: dict[str, Any] = {}
-        created_at = _created_at(tstamp)
+        created_at = _created_at(where, tstamp)
         if created_at is not None:
             extra["created_at"] = created_at
         yield _battle(
             where, model_a=r.get("model_a"), model_b=r.get("model_b"), winner=r.get("winner"), source=source,
             mode="anonymous" if _anonymous(r.get("anony")) else "named", prompt_id=_str_or_none(qid),
             prompt=_first_prompt(conv_a), category=_str_or_none(r.get("category")),
-            language=_str_or_none(r.get("language")), turn=_turn(r.get("turn")),
+            language=_str_or_none(r.get("language")), turn=_turn(where, r.get("turn")),
             answer_a=_last_reply(conv_a), answer_b=_last_reply(conv_b), conversation_a=conv_a,
             conversation_b=conv_b, voter=voter, flags=_flags(r.get("flags")),
             id=row_id if ours and isinstance(row_id, str) and row_id else import_id(opts.dataset, *key),
@@ -319,7 +341,7 @@ def parse_mt_bench_human(rows: Iterable[Row], opts: ImportOptions) -> Iterator[P
         if missing:
             yield Rejection(where, f"missing field(s) {', '.join(missing)}")
             continue
-        turn = _turn(r.get("turn"))
+        turn = _turn(where, r.get("turn"))
         yield _battle(
             where, model_a=r["model_a"], model_b=r["model_b"], winner=r["winner"], source=source, mode="anonymous",
             prompt_id=str(r["question_id"]), category="mt-bench", turn=turn, voter=text_hash(str(r["judge"])),
@@ -366,6 +388,10 @@ def parse_pandalm(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Parsed]:
             continue
         idx = str(r["idx"])
         labels = [r[k] for k in ("annotator1", "annotator2", "annotator3") if r.get(k) is not None]
+        odd = next((k for k in ("annotator1", "annotator2", "annotator3")
+                    if r.get(k) is not None and not isinstance(r[k], (int, float, str))), None)
+        if odd is not None:  # not a PandaLM file as written: its annotators are numbers
+            raise ImportFormatError(f"{where}: {odd} must be a label (0 tie, 1 or 2), got a {type(r[odd]).__name__}")
         winner = _majority(labels)
         prompt = "\n\n".join(str(r[k]) for k in ("instruction", "input") if r.get(k))
         common = dict(model_a=models[0], model_b=models[1], mode="anonymous", prompt_id=idx, prompt=prompt or None,
@@ -453,7 +479,7 @@ def parse_codearena_judgment(where: str, r: dict[str, Any], opts: ImportOptions)
         bid = import_id(f"judge:{judge}", model_a, model_b, str(qid),
                         *(text_hash(str(g.get("user_prompt", ""))) for g in games))
     extra: dict[str, Any] = {}
-    created_at = _created_at(r.get("tstamp"))
+    created_at = _created_at(where, r.get("tstamp"))
     if created_at is not None:
         extra["created_at"] = created_at
     return _battle(
@@ -517,6 +543,14 @@ def parse_answers(rows: Iterable[Row], opts: ImportOptions, origin: str) -> tupl
             bad.append(Rejection(where, "needs question_id, model_id and choices[0].turns"))
             continue
         texts = [_answer_text(t) for t in turns]
+        problem = name_problem(str(r["model_id"]))
+        if problem:
+            bad.append(Rejection(where, f"model_id {problem}"))
+            continue
+        problem = next((p for p in map(text_problem, [*texts, str(r["question_id"])]) if p), None)
+        if problem:
+            bad.append(Rejection(where, f"an answer or its question_id {problem}"))
+            continue
         meta = {k: r[k] for k in ("answer_id", "tstamp") if k in r}
         if isinstance(r.get("conv_metadata"), dict):
             meta["conv_metadata"] = r["conv_metadata"]
@@ -541,6 +575,14 @@ def check_options(fmt: str, opts: ImportOptions) -> None:
     if opts.as_source is not None and (not SOURCE_RE.match(opts.as_source) or opts.as_source.startswith("import:")
                                        and opts.as_source != f"import:{opts.dataset}"):
         raise ImportFormatError(f"bad --as-source {opts.as_source!r}; expected 'human' or 'judge:NAME'")
+    # Both become part of a source (import:DATASET, judge:NAME): a name that cannot be one would reject
+    # every row of the file one by one and still exit 0.
+    if not SOURCE_RE.match(f"import:{opts.dataset}"):
+        raise ImportFormatError(f"bad --dataset {opts.dataset!r}: a dataset name has no spaces (it becomes the "
+                                f"source import:DATASET)")
+    if opts.judge_name is not None and not SOURCE_RE.match(f"judge:{opts.judge_name}"):
+        raise ImportFormatError(f"bad --judge-name {opts.judge_name!r}: a judge name has no spaces (it becomes "
+                                "the source judge:NAME)")
     if (opts.judge_file is not None or opts.judge_name) and fmt != "pandalm":
         raise ImportFormatError("--judge-file/--judge-name apply to the pandalm format only")
     if opts.judge_file is not None and not opts.judge_name:
@@ -625,13 +667,15 @@ def import_path(store: VoteStore | Callable[[], VoteStore], fmt: str, path: str 
     if not any(items for _, items in parsed):
         return report  # nothing to add: the store is not opened (nor created)
     opened = store if isinstance(store, VoteStore) else store()
-    for _, items in parsed:
-        if fmt == "answers":
-            res = opened.add_answers(items)
-            report.added += res.added
-            report.skipped += res.skipped
-        else:
-            _store_battles(opened, fmt, items, report)
+    # One transaction for every file: the import is stored whole or not at all.
+    with opened.transaction():
+        for _, items in parsed:
+            if fmt == "answers":
+                res = opened.add_answers(items)
+                report.added += res.added
+                report.skipped += res.skipped
+            else:
+                _store_battles(opened, fmt, items, report)
     return report
 
 

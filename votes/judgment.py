@@ -14,12 +14,12 @@ statistics (``ratings.judge_bias``) read its games. Nothing else spells a verdic
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from votes.files import parse_json
 from votes.record import Battle, import_id, text_hash
 
 LABELS: tuple[str, ...] = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
@@ -179,7 +179,7 @@ class JudgeDetail:
         detail is of another kind (an imported annotator list, a single Arena-Hard game) or unreadable."""
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = parse_json(value, "judge_detail")
             except ValueError:
                 return None
         if not isinstance(value, dict) or not isinstance(value.get("games"), list):

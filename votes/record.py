@@ -20,6 +20,15 @@ MODES: tuple[str, ...] = ("anonymous", "named")
 # human | judge:<name> | import:<dataset>
 SOURCE_RE = re.compile(r"^(human|judge:[^\s]+|import:[^\s]+)$")
 
+# Characters no model name may hold: C0/C1 controls (ANSI escapes start with ESC, \x1b), bidi overrides and
+# other invisible format characters (a name that prints as another one), line separators and lone surrogates
+# (not encodable as UTF-8, so not storable). Names reach terminals, CSV files and web pages.
+BAD_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# More turns than any conversation a voter reads; the bound also keeps turn inside SQLite's INTEGER.
+MAX_TURN = 10_000
+# Unix seconds that are a datetime (years 1..9999); anything else is not a vote time.
+MIN_TSTAMP, MAX_TSTAMP = -62_135_596_800.0, 253_402_300_799.0
+
 # Namespace for deterministic ids of imported rows: importing the same row twice yields the same id,
 # which the store's primary key turns into "already there".
 IMPORT_NAMESPACE = uuid.UUID("5b0c1d4e-8a51-4c59-9e7f-2f3c1a6d0c11")
@@ -35,7 +44,36 @@ def utc_now() -> str:
 
 def text_hash(text: str) -> str:
     """Short stable hash of a text: identifies a prompt without storing it twice, or a voter without storing who."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    # surrogatepass: the same hash as plain UTF-8 for every valid text, and no crash on a lone surrogate.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a model name (a control or invisible character, named by its code point), or
+    None when it can."""
+    m = BAD_NAME_CHARS.search(name)
+    if m is None:
+        return None
+    return f"holds the control character U+{ord(m.group()):04X} at position {m.start()}"
+
+
+def text_problem(value: str) -> str | None:
+    """Why a text cannot be stored (a lone surrogate: not UTF-8), or None."""
+    if value.isascii():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"is not valid Unicode (lone surrogate U+{ord(value[exc.start]):04X} at position {exc.start})"
+    return None
+
+
+def unix_to_iso(ts: float) -> str:
+    """Unix seconds as the store's ``created_at`` (ISO UTC, like :func:`utc_now`); a time outside years
+    1..9999 (or not finite) raises :class:`BattleError`."""
+    if not MIN_TSTAMP <= ts <= MAX_TSTAMP:  # False for NaN too
+        raise BattleError(f"tstamp {ts!r} is not a Unix time (seconds between years 1 and 9999)")
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
 
 
 def import_id(dataset: str, *key_parts: Any) -> str:
@@ -75,6 +113,9 @@ class Battle:
             name = getattr(self, side)
             if not isinstance(name, str) or not name.strip():
                 raise BattleError(f"{side} must be a non-empty model name, got {name!r}")
+            problem = name_problem(name)
+            if problem:
+                raise BattleError(f"{side} {name!r} {problem}")
         if self.model_a == self.model_b:
             raise BattleError(f"model_a and model_b are the same model ({self.model_a!r}): a battle needs two")
         if self.winner not in WINNERS:
@@ -85,8 +126,21 @@ class Battle:
             )
         if self.mode not in MODES:
             raise BattleError(f"bad mode {self.mode!r}; expected one of {', '.join(MODES)}")
-        if not isinstance(self.turn, int) or self.turn < 1:
+        if not isinstance(self.turn, int) or isinstance(self.turn, bool) or self.turn < 1:
             raise BattleError(f"turn must be a positive integer, got {self.turn!r}")
+        if self.turn > MAX_TURN:
+            raise BattleError(f"turn {self.turn} is beyond {MAX_TURN} turns")
+        for key in TEXT_FIELDS:
+            value = getattr(self, key)
+            problem = text_problem(value) if isinstance(value, str) else None
+            if problem:
+                raise BattleError(f"{key} {problem}")
+        for side in ("conversation_a", "conversation_b"):
+            for message in getattr(self, side) or ():
+                content = message.get("content") if isinstance(message, dict) else None
+                problem = text_problem(content) if isinstance(content, str) else None
+                if problem:
+                    raise BattleError(f"{side}: a message {problem}")
         if self.prompt is not None and self.prompt_hash is None:
             object.__setattr__(self, "prompt_hash", text_hash(self.prompt))
 
@@ -96,7 +150,10 @@ class Battle:
         row = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in JSON_FIELDS:
             value = row[key]
-            row[key] = None if value is None else json.dumps(value, ensure_ascii=False)
+            if value is not None:
+                text = json.dumps(value, ensure_ascii=False)
+                # A lone surrogate deep in judge_detail cannot be stored as UTF-8; escaped, it can.
+                row[key] = json.dumps(value) if text_problem(text) else text
         return row
 
     @classmethod
@@ -112,5 +169,8 @@ class Battle:
         return cls(**data)
 
 
+# Free text that must be storable as UTF-8 (model names are checked apart, more strictly).
+TEXT_FIELDS: tuple[str, ...] = ("prompt_id", "prompt", "category", "language", "answer_a", "answer_b", "voter",
+                                "source", "id")
 JSON_FIELDS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags", "judge_detail")
 BATTLE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Battle))

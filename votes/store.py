@@ -4,6 +4,11 @@ Why the write path looks the way it does (measured on these machines, see shared
 a deferred transaction (``db.atomic()``) under concurrent writers fails its lock upgrade at once and loses
 rows; WAL + a busy timeout + ``BEGIN IMMEDIATE`` for every write lost nothing. A retry on "database is
 locked" covers the rare case where even the timeout runs out.
+
+A file is someone's data before it is ours: its schema is checked on a plain connection before anything is
+written to it, the journal mode included, so an SQLite file of another program (its own ``battles`` table,
+a negative schema version) is refused unchanged. SQLite's own errors (a full disk, a damaged page, a
+read-only file) become :class:`StoreError` naming the file, after the transaction they hit is rolled back.
 """
 
 from __future__ import annotations
@@ -88,6 +93,12 @@ def _create_v1(db: sqlite_utils.Database) -> None:
     db["answers"].create(ANSWER_SCHEMA, pk=("model", "question_id"))
 
 
+# version -> {table: columns} a file of that version has (at least): what tells our store from another
+# program's SQLite file that happens to have a table called battles.
+EXPECTED_TABLES: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {"battles": tuple(BATTLE_SCHEMA), "answers": tuple(ANSWER_SCHEMA)},
+}
+
 # version -> step that brings a file from version-1 to version. A later release appends here, so an older
 # file opens: it is migrated in place, in one transaction.
 MIGRATIONS: dict[int, Any] = {1: _create_v1}
@@ -108,21 +119,42 @@ class VoteStore:
         self.read_only = read_only
         self._local = threading.local()
         self._check_file()
-        if read_only:
-            self._check_readable_store()
-        else:
-            self._migrate()
+        try:
+            if read_only:
+                self._check_readable_store()
+            else:
+                self._check_writable()
+                self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections -------------------------------------------------------------------------------
     def _check_file(self) -> None:
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory, not a vote store file")
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"{self.path}: not a regular file, so not a vote store")
         if self.path.exists() and self.path.stat().st_size > 0:
-            with open(self.path, "rb") as fh:
-                if fh.read(16) != SQLITE_MAGIC:
-                    raise StoreError(f"{self.path}: not an SQLite database; refusing to touch it")
+            try:
+                with open(self.path, "rb") as fh:
+                    magic = fh.read(16)
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
+            if magic != SQLITE_MAGIC:
+                raise StoreError(f"{self.path}: not an SQLite database; refusing to touch it")
         elif not self.path.parent.exists():
             raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
+
+    def _check_writable(self) -> None:
+        """Permissions first: SQLite would open a read-only file and fail only at the first vote."""
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise StoreError(f"{self.path}: the file is read-only; votes cannot be stored in it "
+                             "(check its permissions, or pass another --db)")
+        folder = self.path.parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreError(f"{self.path}: folder {folder} is not writable; the store needs it for the file and "
+                             "its -wal/-shm journal files")
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -130,12 +162,21 @@ class VoteStore:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves; Python's implicit BEGIN is deferred.
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
                                    check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            if self.read_only:
-                conn.execute("PRAGMA query_only = ON")
-            else:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+                if self.read_only:
+                    conn.execute("PRAGMA query_only = ON")
+                else:
+                    # Only ever on a file whose schema is ours (or an empty one): a foreign file keeps its mode.
+                    self._check_schema(conn)
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.Error as exc:
+                conn.close()
+                raise self._error(exc, "cannot be opened") from None
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 
@@ -144,10 +185,49 @@ class VoteStore:
         """sqlite-utils view on this thread's connection, for reads and ad-hoc queries."""
         return sqlite_utils.Database(self._connect())
 
+    def _error(self, exc: BaseException, doing: str) -> StoreError:
+        """An SQLite error as one line a user can act on, naming the file."""
+        msg = str(exc)
+        if "full" in msg:
+            why = "the disk is full (or a file size limit was reached)"
+        elif "readonly" in msg or "read-only" in msg:
+            why = "it is read-only (file or folder permissions, or a read-only disk)"
+        elif "malformed" in msg or "not a database" in msg or "corrupt" in msg:
+            why = (f"the file is damaged ({msg}); restore a backup, or try `sqlite3 {self.path} .recover`")
+        elif "disk I/O" in msg:
+            why = "a disk I/O error (a full disk, a file size limit or a failing disk)"
+        elif "locked" in msg or "busy" in msg:
+            why = "another process holds the write lock for too long; try again"
+        else:
+            why = msg
+        return StoreError(f"{self.path}: {doing}: {why}")
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reads: SQLite's errors (a damaged page) as a StoreError naming the file."""
+        import pandas as pd
+
+        try:
+            yield
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+            raise self._error(exc.__cause__ or exc if isinstance(exc, pd.errors.DatabaseError) else exc,
+                              "cannot be read") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside the block is one transaction: all of it is stored or none of it (an error, a
+        full disk, a kill -9 or a power cut in the middle leave the store as it was). Other writers wait."""
+        with self._write():
+            yield
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction, retried while another writer holds the lock past the busy timeout."""
+        """One IMMEDIATE transaction, retried while another writer holds the lock past the busy timeout; inside
+        :meth:`transaction`, a part of that one."""
         conn = self._connect()
+        if getattr(self._local, "in_transaction", False):
+            yield conn
+            return
         delay = 0.05
         deadline = time.monotonic() + max(self.busy_timeout_s, 1.0) * 2
         while True:
@@ -156,16 +236,30 @@ class VoteStore:
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
-                    raise
+                    if self.read_only:
+                        raise
+                    raise self._error(exc, "cannot store") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+        self._local.in_transaction = True
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
             conn.execute("COMMIT")
+        except BaseException as exc:
+            # SQLite rolls some failures back itself (a full disk, an I/O error): a second ROLLBACK would
+            # only say "no transaction is active" over the real error.
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if self.read_only or not isinstance(exc, (sqlite3.Error, UnicodeEncodeError, OverflowError)):
+                raise
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, "nothing was stored") from None
+            raise StoreError(f"{self.path}: nothing was stored: a value cannot be stored ({exc})") from None
+        finally:
+            self._local.in_transaction = False
 
     def check_writable(self) -> None:
         """Raise :class:`StoreError` unless a vote can be written now (a read-only file or folder, a
@@ -194,35 +288,56 @@ class VoteStore:
 
     # -- schema ------------------------------------------------------------------------------------
     def schema_version(self) -> int:
-        return int(self._connect().execute("PRAGMA user_version").fetchone()[0])
+        with self._reading():
+            return int(self._connect().execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_schema(self, conn: sqlite3.Connection) -> int:
+        """The file's schema version, once the file is known to be a store of ours, an older one, or empty;
+        anything else is refused before a byte of it changes."""
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {name: [c[1] for c in conn.execute(f"PRAGMA table_info({_quote(name)})")]
+                  for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                              "AND name NOT LIKE 'sqlite_%'")}
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: written by a newer CodeArena (schema {version}, this release reads up to "
+                f"{SCHEMA_VERSION}); upgrade codearena to open it"
+            )
+        if version < 0:
+            raise StoreError(f"{self.path}: schema version {version} is not a CodeArena one: not a vote store; "
+                             "refusing to touch it")
+        if version == 0:
+            if tables:
+                raise StoreError(f"{self.path}: an SQLite file but not a CodeArena vote store (tables "
+                                 f"{', '.join(sorted(tables))}, no CodeArena schema version); refusing to change it")
+            return version
+        for table, columns in EXPECTED_TABLES[version].items():
+            missing = [c for c in columns if c not in tables.get(table, [])]
+            if missing:
+                what = f"no {table} table" if table not in tables else f"table {table} lacks {', '.join(missing)}"
+                raise StoreError(f"{self.path}: an SQLite file but not a CodeArena vote store ({what}); "
+                                 "refusing to change it")
+        return version
 
     def _check_readable_store(self) -> None:
         if not self.path.exists() or self.path.stat().st_size == 0:
             raise StoreError(f"{self.path}: no vote store there (votes are stored by serve, duel, judge, import)")
-        self._readable_version()
-        tables = {r[0] for r in self._connect().execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "battles" not in tables:
+        try:
+            version = self._check_schema(self._connect())
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc, "cannot be read as a vote store") from None
+        if version == 0:
             raise StoreError(f"{self.path}: an SQLite file but not a CodeArena vote store (no battles table)")
 
-    def _readable_version(self) -> int:
-        """The file's schema version, refusing a file this release cannot read."""
-        try:
-            current = self.schema_version()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot be read as SQLite ({exc})") from exc
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: written by a newer CodeArena (schema {current}, this release reads up to "
-                f"{SCHEMA_VERSION}); upgrade codearena to open it"
-            )
-        return current
-
     def _migrate(self) -> None:
-        if self._readable_version() == SCHEMA_VERSION:
+        conn = self._connect()  # checks the schema
+        with self._reading():
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current == SCHEMA_VERSION:
             return
         with self._write() as conn:
             # Re-read inside the lock: another process may have migrated meanwhile.
-            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            current = self._check_schema(conn)
             db = sqlite_utils.Database(conn)
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](db)
@@ -244,7 +359,8 @@ class VoteStore:
         return battle.id
 
     def add_many(self, battles: Iterable[Battle], *, chunk: int = 5000) -> AddResult:
-        """Store many votes; ids already present are skipped (that is what makes imports idempotent)."""
+        """Store many votes, all or none: one transaction (``chunk`` only bounds the rows held in memory at
+        once). Ids already present are skipped (that is what makes imports idempotent)."""
         added = skipped = 0
         batch: list[Battle] = []
 
@@ -263,32 +379,38 @@ class VoteStore:
             skipped += len(rows) - n
             batch.clear()
 
-        for b in battles:
-            batch.append(b)
-            if len(batch) >= chunk:
-                flush()
-        flush()
+        with self.transaction():
+            for b in battles:
+                batch.append(b)
+                if len(batch) >= chunk:
+                    flush()
+            flush()
         return AddResult(added, skipped)
 
     def count(self, source: str | None = None) -> int:
-        if source is None:
-            return int(self._connect().execute("SELECT count(*) FROM battles").fetchone()[0])
-        return int(self._connect().execute("SELECT count(*) FROM battles WHERE source = ?", (source,)).fetchone()[0])
+        with self._reading():
+            if source is None:
+                return int(self._connect().execute("SELECT count(*) FROM battles").fetchone()[0])
+            return int(self._connect().execute("SELECT count(*) FROM battles WHERE source = ?",
+                                               (source,)).fetchone()[0])
 
     def sources(self) -> dict[str, int]:
-        rows = self._connect().execute("SELECT source, count(*) FROM battles GROUP BY source ORDER BY source")
-        return {s: int(n) for s, n in rows}
+        with self._reading():
+            rows = self._connect().execute("SELECT source, count(*) FROM battles GROUP BY source ORDER BY source")
+            return {s: int(n) for s, n in rows}
 
     def get(self, battle_id: str) -> Battle:
-        rows = list(self.db.query("SELECT * FROM battles WHERE id = ?", [battle_id]))
+        with self._reading():
+            rows = list(self.db.query("SELECT * FROM battles WHERE id = ?", [battle_id]))
         if not rows:
             raise KeyError(battle_id)
         return Battle.from_row(rows[0])
 
     def iter_battles(self, source: str | None = None, mode: str | None = None) -> Iterator[Battle]:
         where, params = _filters(source, mode)
-        for row in self.db.query(f"SELECT * FROM battles{where} ORDER BY created_at, id", params):
-            yield Battle.from_row(row)
+        with self._reading():
+            for row in self.db.query(f"SELECT * FROM battles{where} ORDER BY created_at, id", params):
+                yield Battle.from_row(row)
 
     def battles_frame(self, source: str | None = None, mode: str | None = None, *, columns: Iterable[str] | None = None):
         """Battles as a pandas DataFrame (the input of everything in ``ratings``).
@@ -300,8 +422,9 @@ class VoteStore:
 
         cols = ", ".join(columns) if columns else "*"
         where, params = _filters(source, mode)
-        return pd.read_sql_query(f"SELECT {cols} FROM battles{where} ORDER BY created_at, id", self._connect(),
-                                 params=params)
+        with self._reading():
+            return pd.read_sql_query(f"SELECT {cols} FROM battles{where} ORDER BY created_at, id", self._connect(),
+                                     params=params)
 
     # -- answers -----------------------------------------------------------------------------------
     def add_answers(self, rows: Iterable[dict[str, Any]], *, replace: bool = False) -> AddResult:
@@ -335,14 +458,20 @@ class VoteStore:
         if model is not None:
             sql, params = sql + " WHERE model = ?", [model]
         out = []
-        for row in self.db.query(sql + " ORDER BY model, question_id", params):
-            row["turns"] = json.loads(row["turns"]) if row["turns"] else []
-            row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-            out.append(row)
+        with self._reading():
+            for row in self.db.query(sql + " ORDER BY model, question_id", params):
+                row["turns"] = json.loads(row["turns"]) if row["turns"] else []
+                row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
+                out.append(row)
         return out
 
     def answer_models(self) -> list[str]:
-        return [r[0] for r in self._connect().execute("SELECT DISTINCT model FROM answers ORDER BY model")]
+        with self._reading():
+            return [r[0] for r in self._connect().execute("SELECT DISTINCT model FROM answers ORDER BY model")]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _filters(source: str | None, mode: str | None) -> tuple[str, list[Any]]:

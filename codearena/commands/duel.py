@@ -7,7 +7,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from codearena.commands._common import add_db, add_models_option, db_path
+from codearena.commands._common import (
+    add_db,
+    add_models_option,
+    check_output_file,
+    check_output_folder,
+    db_path,
+)
 from codearena.commands.prompts import add_prompt_filters
 
 if TYPE_CHECKING:
@@ -75,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     for name in [*args.model_names, *([args.baseline] if args.baseline else []), args.judge]:
         get_model(specs, name)
     _check_positive(args, ("limit", "max_tokens", "judge_max_tokens"))
+    check_output_folder(args.answers_dir, "--answers-dir")
+    if args.out:
+        check_output_file(args.out, "--out")
     prompts = load_prompts(args.prompts, category=args.category, language=args.language,
                            difficulty=args.difficulty, limit=args.limit, seed=args.seed, levels=args.levels)
     if not prompts:

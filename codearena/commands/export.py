@@ -20,6 +20,12 @@ DESCRIPTION = """Export what the arena collected.
                ties, both-bad votes, multi-turn votes (judged on the whole conversation, not one
                answer) and votes without stored answers are excluded and counted
 
+Files are written whole or not at all: to a temporary file in the same folder, renamed over --out once
+complete, so a full disk or an interrupted export never leaves a cut file, and --force keeps the old
+export until the new one is complete. A device or pipe (/dev/stdout) is written directly. CSV cells that
+start with =, +, - or @ (a formula to a spreadsheet) are written with a leading ' ; `codearena import` and
+`rate` read them back unchanged.
+
 Every export selects votes as `codearena rate` does: source human from a store (--source to change),
 every source from a battles file; named-mode votes and votes flagged identity_leak are left out unless
 --include-named / --include-flagged. `export ratings` takes rate's fit options, so it writes the table
@@ -68,10 +74,14 @@ def output_format(what: str, out: str, fmt: str | None) -> str:
 
     An explicit --format that contradicts a known suffix is an error (JSON in lb.csv helps no one).
     """
+    from votes.atomic import is_special
+
     by_suffix = SUFFIX_FORMAT[what]
     folder = out.endswith(("/", "\\")) or Path(out).is_dir()
     suffix = "" if folder else Path(out).suffix.lower()
-    implied = by_suffix.get(suffix)
+    # No suffix means a folder only for a path that is not already something else (/dev/full, a file).
+    existing_file = not folder and suffix == "" and (Path(out).exists() or is_special(Path(out)))
+    implied = None if existing_file else by_suffix.get(suffix)
     if fmt is not None:
         if fmt not in FORMATS[what]:
             raise ExportError(f"--format {fmt}: {what} exports as {' | '.join(FORMATS[what])}")
@@ -82,6 +92,9 @@ def output_format(what: str, out: str, fmt: str | None) -> str:
         return fmt
     if implied is not None:
         return implied
+    if existing_file:
+        raise ExportError(f"--out {out}: an existing file without a suffix; pass --format "
+                          f"({' | '.join(f for f in FORMATS[what] if f != 'parquet')})")
     if suffix == "":
         return DEFAULT_FORMAT[what]
     known = ", ".join(s for s in by_suffix if s) + (" or a folder" if "" in by_suffix else "")
@@ -90,12 +103,21 @@ def output_format(what: str, out: str, fmt: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from votes.atomic import is_special
+
     fmt = output_format(args.what, args.out, args.format)
     out = Path(args.out)
-    if out.exists() and not args.force:
+    special = is_special(out)
+    if special and (fmt == "parquet" or fmt in ("csv", "md") and args.what == "ratings"):
+        what = "a folder" if fmt == "parquet" else f"a {out.name}.meta.json sidecar next to it"
+        raise ExportError(f"--out {out}: a device or pipe, but {fmt} writes {what}; choose a file path or "
+                          f"--format {'jsonl' if args.what == 'votes' else 'json'}")
+    if out.exists() and not special and not args.force:
         raise ExportError(f"{out}: already exists (pass --force to overwrite)")
     if not out.parent.exists():
         raise ExportError(f"{out}: folder {out.parent} does not exist")
+    if fmt == "parquet" and out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out}: parquet writes a folder, and {out} is a file")
     src = db_path(args)
     if args.what == "ratings":
         _ratings(src, args, fmt, out)
@@ -116,8 +138,9 @@ def _load(src: str, args: argparse.Namespace):
 
 def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
     from codearena.commands.rate import check_anchor, rating_settings
-    from ratings.export import markdown_table, ratings_meta
+    from ratings.export import markdown_table, ratings_meta, spreadsheet_safe
     from ratings.leaderboard import rate
+    from votes.atomic import atomic_path
 
     settings = rating_settings(args)
     loaded = _load(src, args)
@@ -132,32 +155,46 @@ def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
     table = res.table
     if fmt == "json":
         rows = json.loads(table.to_json(orient="records"))
-        out.write_text(json.dumps({**meta, "leaderboard": rows}, indent=1) + "\n", encoding="utf-8")
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps({**meta, "leaderboard": rows}, indent=1) + "\n", encoding="utf-8")
     else:
-        if fmt == "csv":
-            table.to_csv(out, index=False, float_format="%.2f")
-        else:
-            out.write_text(markdown_table(table), encoding="utf-8")
         sidecar = out.with_name(out.name + ".meta.json")
-        sidecar.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        # Both complete before either replaces an old one: the table never sits next to another run's meta.
+        with atomic_path(sidecar) as tmp_meta, atomic_path(out) as tmp:
+            if fmt == "csv":
+                spreadsheet_safe(table).to_csv(tmp, index=False, float_format="%.2f")
+            else:
+                tmp.write_text(markdown_table(table), encoding="utf-8")
+            tmp_meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}: {len(table)} models from {res.n_battles} votes ({res.method}, {res.ci_method})")
 
 
 def _votes(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
     from ratings.export import arena_records, dataset_card, flat_records
+    from votes.atomic import atomic_path
 
     loaded = _load(src, args)
     records = arena_records(loaded.battles)
     if fmt == "jsonl":
-        records.to_json(out, orient="records", lines=True, force_ascii=False)
+        with atomic_path(out) as tmp:
+            records.to_json(tmp, orient="records", lines=True, force_ascii=False)
     elif fmt == "csv":
-        flat_records(records).to_csv(out, index=False)
+        with atomic_path(out) as tmp:
+            flat_records(records).to_csv(tmp, index=False)
     else:
-        out.mkdir(parents=True, exist_ok=True)
         data_file = "battles.parquet"
-        records.to_parquet(out / data_file, index=False)
-        (out / "README.md").write_text(dataset_card(records, data_file=data_file, source=loaded.source_filter,
-                                                    license_id=args.license), encoding="utf-8")
+        card = dataset_card(records, data_file=data_file, source=loaded.source_filter, license_id=args.license)
+        created = not out.exists()
+        out.mkdir(exist_ok=True)
+        try:
+            # The data and its card, both complete before either replaces the old pair.
+            with atomic_path(out / "README.md") as tmp_card, atomic_path(out / data_file) as tmp:
+                records.to_parquet(tmp, index=False)
+                tmp_card.write_text(card, encoding="utf-8")
+        except BaseException:
+            if created and not any(out.iterdir()):
+                out.rmdir()  # a failed export leaves no empty folder behind
+            raise
     left_out = "".join(f"; {n}" for n in loaded.notes)
     print(f"wrote {out}: {len(records)} battles{left_out}")
 
@@ -174,5 +211,8 @@ def _preferences(src: str, args: argparse.Namespace, out: Path) -> None:
                 + "".join(f"; {n}" for n in loaded.notes))
     if len(prefs.pairs) == 0:
         raise ExportError(f"{src}: no preference pairs; {left_out}")
-    prefs.pairs.to_json(out, orient="records", lines=True, force_ascii=False)
+    from votes.atomic import atomic_path
+
+    with atomic_path(out) as tmp:
+        prefs.pairs.to_json(tmp, orient="records", lines=True, force_ascii=False)
     print(f"wrote {out}: {len(prefs.pairs)} pairs; {left_out}")

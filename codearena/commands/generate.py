@@ -68,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
         raise GenerateError(f"cannot create the output folder {out.parent}: {exc.strerror or exc}") from exc
     store = None
     if args.store:
+        from serving.answers import read_answers
         from votes.store import VoteStore
+
+        if out.is_file():
+            read_answers(out)  # a broken --out file stops the run before the store is created
 
         store = VoteStore(db_path(args))
     try:

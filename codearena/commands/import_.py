@@ -29,7 +29,12 @@ Provenance: imported human votes are stored with source import:<dataset> (datase
 .jsonl/.json file under it is imported (arena-battles: .csv/.parquet too). Battle ids do not depend on the
 source: rows already stored under another source are not imported again under the new one (exit status 1).
 A file in which no row can be read as FORMAT (another format) exits 1; every file is read before the store
-is opened, so a failed import creates no DB.
+is opened, so a failed import creates no DB. A malformed file (bad JSON or UTF-8, a turn of Infinity, a
+tstamp of 1e20) is an error naming its line (exit 2); a row that cannot be a vote (an unknown winner, a
+model name with control characters) is rejected and counted.
+
+The import is all or nothing: every file's battles are stored in one transaction, so an error, a full disk
+or a kill -9 in the middle leaves the store as it was (other writers, such as a running arena, wait for it).
 
 Example:
   codearena import pandalm testset-v1.json --judge-file gpt-3.5-turbo-testset-v1.json --judge-name gpt-3.5-turbo

@@ -32,11 +32,12 @@ examples:
 def _anchor(text: str) -> tuple[str, float]:
     name, sep, value = text.rpartition("=")
     try:
-        if not sep or not name:
+        if not sep or not name or not math.isfinite(float(value)):
             raise ValueError
         return name, float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MODEL=ELO (e.g. gpt-4=1200), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected MODEL=ELO with a finite ELO (e.g. gpt-4=1200), got {text!r}") \
+            from None
 
 
 def add_vote_filters(parser: argparse.ArgumentParser) -> None:
@@ -69,9 +70,13 @@ def add_rating_options(parser: argparse.ArgumentParser) -> None:
 
 
 def rating_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The options of add_rating_options as rate() keyword arguments."""
+    """The options of add_rating_options as rate() keyword arguments, checked before any vote is read."""
+    from ratings.leaderboard import check_settings
+
     if args.bootstrap < 0:
         raise ValueError("--bootstrap must be >= 0")
+    check_settings(bootstrap=args.bootstrap, seed=args.seed, anchor=args.anchor, prior=args.prior,
+                   min_battles=args.min_battles)
     return dict(ties=args.ties, bootstrap=args.bootstrap, seed=args.seed, anchor=args.anchor, ci=args.ci,
                 min_battles=args.min_battles, prior=args.prior)
 
@@ -240,19 +245,22 @@ def _print(results: Results, args: argparse.Namespace, notes: list[str]) -> None
             if name is not None:
                 t.insert(0, "group", name)
             frames.append(t)
-        pd.concat(frames, ignore_index=True).to_csv(sys.stdout, index=False, float_format="%.2f")
+        from ratings.export import spreadsheet_safe
+
+        spreadsheet_safe(pd.concat(frames, ignore_index=True)).to_csv(sys.stdout, index=False, float_format="%.2f")
         for line in extras:
             print(line, file=sys.stderr)
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     # Piped output has no terminal width; a narrow default would truncate the numbers.
     console = Console(width=None if sys.stdout.isatty() else 160)
     for name, res in results:
         title = f"{args.by} = {name} ({res.n_battles} battles)" if name is not None else \
             f"CodeArena leaderboard ({res.n_battles} battles)"
-        table = Table(title=title)
+        table = Table(title=Text(title))
         cols = list(res.table.columns)
         for c in cols:
             table.add_column(c, justify="left" if c == "model" else "right")
@@ -262,7 +270,7 @@ def _print(results: Results, args: argparse.Namespace, notes: list[str]) -> None
                 if isinstance(v, float):
                     cells.append("-" if math.isnan(v) else f"{v:.1f}")
                 else:
-                    cells.append(str(v))
+                    cells.append(Text(str(v)))  # Text, not markup: a model named "[red]x" prints as it is
             table.add_row(*cells)
         console.print(table)
         for line in _extras(name, res):

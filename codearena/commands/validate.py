@@ -57,23 +57,43 @@ def _leaderboard_side(name: str, df: Any, path: Path):
     import pandas as pd
 
     from ratings.separability import RankingLike
+    from votes.record import name_problem
 
     col = "rating" if "rating" in df.columns else "score"
     if df["model"].isna().any() or df[col].isna().any():
         raise SourceError(f"{path}: leaderboard rows need a model and a {col}")
-    rating = pd.Series(df[col].astype(float).to_numpy(), index=df["model"].astype(str))
+    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if not np.isfinite(values).all():
+        i = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise SourceError(f"{path}: row {i}: {col} {df[col].iloc[i]!r} is not a finite number")
+    models = [str(m) for m in df["model"]]
+    bad = next((m for m in models if name_problem(m)), None)
+    if bad is not None:
+        raise SourceError(f"{path}: model {bad!r} {name_problem(bad)}")
+    rating = pd.Series(values, index=models)
     ci = samples = None
     if "bootstrap" in df.columns:
-        lists = [list(v) for v in df["bootstrap"]]
+        lists = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else None for v in df["bootstrap"]]
+        if any(v is None for v in lists):
+            raise SourceError(f"{path}: every model's bootstrap must be a list of sampled ratings")
         if len({len(v) for v in lists}) != 1:
             raise SourceError(f"{path}: every model needs the same number of bootstrap samples")
-        samples = pd.DataFrame(np.array(lists, dtype=float).T, columns=rating.index)
+        try:
+            matrix = np.array(lists, dtype=float)
+        except (TypeError, ValueError):
+            raise SourceError(f"{path}: bootstrap samples must be lists of numbers") from None
+        if matrix.ndim != 2 or not np.isfinite(matrix).all():
+            raise SourceError(f"{path}: bootstrap samples must be lists of finite numbers")
+        samples = pd.DataFrame(matrix.T, columns=rating.index)
         from ratings.separability import intervals
 
         ci = intervals(samples)
     elif {"ci_low", "ci_high"} <= set(df.columns) and df[["ci_low", "ci_high"]].notna().all().all():
-        ci = pd.DataFrame({"ci_low": df["ci_low"].astype(float).to_numpy(),
-                           "ci_high": df["ci_high"].astype(float).to_numpy()}, index=rating.index)
+        bounds = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                  for c in ("ci_low", "ci_high")}
+        if not all(np.isfinite(b).all() for b in bounds.values()):
+            raise SourceError(f"{path}: ci_low and ci_high must be finite numbers")
+        ci = pd.DataFrame(bounds, index=rating.index)
     from ratings.validate import Side
 
     return Side(name=name, ranking=RankingLike(rating=rating, ci=ci, samples=samples))
@@ -96,18 +116,23 @@ def load_side(spec: str, db: str, *, include_named: bool = False, include_flagge
     """A --reference/--candidate value as a ratings.validate.Side."""
     import pandas as pd
 
-    from votes.files import read_battles_file, validate_battles
+    from votes.files import read_battles_file, read_csv_file, read_json_document, validate_battles
     from votes.record import SOURCE_RE
 
     path = Path(spec)
+    if path.is_dir():
+        raise SourceError(f"{path}: is a folder; expected a battles file, a leaderboard file or a vote source")
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json_document(path, SourceError)
             data = data.get("leaderboard", data.get("battles", data)) if isinstance(data, dict) else data
-            df = pd.DataFrame(data)
+            try:
+                df = pd.DataFrame(data)
+            except (ValueError, TypeError):
+                raise SourceError(f"{path}: expected a JSON list of battles or leaderboard rows") from None
         elif suffix == ".csv":
-            df = pd.read_csv(path)
+            df = read_csv_file(path, SourceError)
         else:
             df = read_battles_file(path)
         if {"model_a", "model_b", "winner"} <= set(df.columns):
@@ -130,7 +155,7 @@ def load_side(spec: str, db: str, *, include_named: bool = False, include_flagge
 
     if not Path(db).exists():
         raise SourceError(f"{db}: no vote store here; import votes first or pass --db")
-    store = VoteStore(db)
+    store = VoteStore(db, read_only=True)  # validating reads: it never migrates or journals a file
     try:
         battles = store.battles_frame(spec)
         if battles.empty:
@@ -164,12 +189,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise SourceError("--bootstrap must be 0 or more")
+    if args.html is not None and not args.html.parent.is_dir():
+        raise SourceError(f"--html {args.html}: folder {args.html.parent} does not exist")
     db = db_path(args)
     picks = {"include_named": args.include_named, "include_flagged": args.include_flagged}
     report = validate(load_side(args.reference, db, **picks), load_side(args.candidate, db, **picks),
                       bootstrap=args.bootstrap, seed=args.seed)
     d = report.to_dict()
     if args.html is not None:
-        args.html.write_text(to_html(d), encoding="utf-8")
+        from votes.atomic import atomic_path
+
+        with atomic_path(args.html) as tmp:
+            tmp.write_text(to_html(d), encoding="utf-8")
     print(json.dumps(d, indent=2) if args.format == "json" else to_table(d))
     return 0
