@@ -342,11 +342,11 @@ def prompt_keys(battles: pd.DataFrame, mode: str = "normalized") -> tuple[str, p
 
 
 def _first_user_turn(conversation: object) -> str | None:
-    import json
+    from votes.files import parse_json
 
     if isinstance(conversation, str):
         try:
-            conversation = json.loads(conversation)
+            conversation = parse_json(conversation, "conversation")
         except ValueError:
             return None
     if not isinstance(conversation, list | tuple | np.ndarray):

@@ -139,13 +139,13 @@ def _metadata(battles: pd.DataFrame, column: str) -> list | None:
     """A metadata column as a list of dicts (JSON text parsed), or None when absent."""
     if column not in battles.columns:
         return None
-    import json
+    from votes.files import parse_json
 
     rows = []
     for v in battles[column]:
         if isinstance(v, str):
             try:
-                v = json.loads(v)
+                v = parse_json(v, column)
             except ValueError:
                 v = None
         rows.append(v if isinstance(v, dict) else None)

@@ -15,21 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from votes.answers import AnswerRecord, parse_answer_row, turn_text
 from votes.files import iter_json_lines
+
+__all__ = ["AnswerFileError", "AnswerRecord", "Question", "append_row", "answer_row", "done_question_ids",
+           "iter_answers", "read_answers", "read_questions"]
 
 
 class AnswerFileError(ValueError):
     """A model_answer or question file that cannot be read, naming the file, line and problem."""
-
-
-@dataclass(frozen=True)
-class AnswerRecord:
-    question_id: str  # always a string: MT-bench uses ints, Arena-Hard hex strings
-    model_id: str
-    turns: list[str]
-    answer_id: str | None = None
-    token_lens: list[int | None] | None = None
-    tstamp: float | None = None
 
 
 @dataclass(frozen=True)
@@ -39,14 +33,6 @@ class Question:
     category: str | None = None
 
 
-def _turn_text(turn: Any, where: str) -> str:
-    if isinstance(turn, str):
-        return turn
-    if isinstance(turn, dict) and isinstance(turn.get("content"), str):
-        return turn["content"]
-    raise AnswerFileError(f"{where}: a turn must be a string or an object with a 'content' string, got {turn!r:.80}")
-
-
 def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     return iter_json_lines(path, AnswerFileError)
 
@@ -54,25 +40,7 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def iter_answers(path: str | Path) -> Iterator[AnswerRecord]:
     path = Path(path)
     for lineno, obj in _json_lines(path):
-        where = f"{path}:line {lineno}"
-        if "question_id" not in obj:
-            raise AnswerFileError(f"{where}: missing 'question_id'")
-        choices = obj.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise AnswerFileError(f"{where}: 'choices' must be a non-empty list of objects")
-        raw_turns = choices[0].get("turns")
-        if not isinstance(raw_turns, list) or not raw_turns:
-            raise AnswerFileError(f"{where}: choices[0].turns must be a non-empty list")
-        turns = [_turn_text(t, where) for t in raw_turns]
-        lens = [t.get("token_len") if isinstance(t, dict) else None for t in raw_turns]
-        yield AnswerRecord(
-            question_id=str(obj["question_id"]),
-            model_id=str(obj.get("model_id") or obj.get("model") or ""),
-            turns=turns,
-            answer_id=obj.get("answer_id"),
-            token_lens=lens,
-            tstamp=obj.get("tstamp"),
-        )
+        yield parse_answer_row(obj, f"{path}:line {lineno}", AnswerFileError)
 
 
 def read_answers(path: str | Path) -> dict[str, AnswerRecord]:
@@ -89,7 +57,7 @@ def read_questions(path: str | Path) -> dict[str, Question]:
         if "question_id" not in obj or not isinstance(obj.get("turns"), list) or not obj["turns"]:
             raise AnswerFileError(f"{where}: a question needs 'question_id' and a non-empty 'turns' list")
         qid = str(obj["question_id"])
-        out[qid] = Question(qid, [_turn_text(t, where) for t in obj["turns"]], obj.get("category"))
+        out[qid] = Question(qid, [turn_text(t, where, AnswerFileError) for t in obj["turns"]], obj.get("category"))
     return out
 
 

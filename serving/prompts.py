@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.hub import HubError, download_hub_file, parse_hub_ref
+from votes.files import parse_json, read_text
 
 BUILTIN = "builtin"
 SAMPLE_RESOURCE = "codearena_sample.jsonl"
@@ -136,12 +137,9 @@ def canonical_language(name: str) -> str:
 def load_levels(path: str | os.PathLike[str]) -> dict[str, tuple[str, str]]:
     """CodeArena's task-type map: ``{task type: [[main, sub], ...]}``; the first pair is the one it scores by."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise PromptsError(f"{path}: no such task-type map file") from exc
-    except json.JSONDecodeError as exc:
-        raise PromptsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not path.is_file():
+        raise PromptsError(f"{path}: no such task-type map file")
+    raw = parse_json(read_text(path, PromptsError), str(path), PromptsError)
     if not isinstance(raw, dict):
         raise PromptsError(f"{path}: expected a JSON object mapping task type -> [[category, subcategory]]")
     out: dict[str, tuple[str, str]] = {}
@@ -210,15 +208,10 @@ def _read_file(path: Path, source: str, level_map: dict[str, tuple[str, str]] | 
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:line {lineno}"
-            try:
-                yield where, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PromptsError(f"{where}: not valid JSON ({exc.msg})") from exc
+    # The project's one JSON reader (votes.files): bad UTF-8, Infinity and absurd nesting name the line too.
+    for lineno, line in enumerate(read_text(path, PromptsError).splitlines(), 1):
+        if line.strip():
+            yield f"{path}:line {lineno}", parse_json(line, str(path), PromptsError, line=lineno)
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:

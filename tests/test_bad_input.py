@@ -422,3 +422,12 @@ def test_a_parquet_file_with_broken_pandas_metadata_is_read_by_its_columns(tmp_p
     f.write_bytes(f.read_bytes()[:-12] + b"\x00" * 12)  # the footer itself broken
     rc, _, err = cli(capsys, "rate", str(f))
     one_error(rc, err, str(f))
+
+
+def test_question_ids_that_are_lists_are_read_as_text(tmp_path: Path, capsys) -> None:
+    # Found by the fuzz test: a list is no hashable id, and the fast id path raised TypeError.
+    f = tmp_path / "b.jsonl"
+    f.write_text("".join(json.dumps({"model_a": "m1", "model_b": "m2", "winner": w, "question_id": [i]}) + "\n"
+                         for i, w in enumerate(["model_a", "model_b", "tie"])), encoding="utf-8")
+    rc, out, err = cli(capsys, "rate", str(f))
+    assert rc == 0, err

@@ -45,8 +45,9 @@ def test_judgments_file_after_judge_db_adds_nothing(api: Path, tmp_path: Path,  
     assert "judgment has no verdict (game 1: no verdict label after the follow-up" in text
     assert VoteStore(db).count() == 3
 
-    # Into a fresh store: the same three votes, with the prompts, answers and winners the duel stored; where
-    # the record holds both answers whole (q2, q3), with the very same ids.
+    # Into a fresh store: the same three votes, with the prompts, answers, winners and ids the duel stored,
+    # q1 too, whose answer was cut for the judge: the record carries the judged answers whole, and their
+    # hashes give the duel's id.
     fresh = tmp_path / "fresh.db"
     rc, text, _ = cli(capsys, "import", "codearena-judgments", str(out), "--db", str(fresh))
     assert rc == 0 and "added 3" in text and "source judge:fake-judge: 3" in text
@@ -56,15 +57,35 @@ def test_judgments_file_after_judge_db_adds_nothing(api: Path, tmp_path: Path,  
     imported = VoteStore(fresh).battles_frame("judge:fake-judge")[cols].set_index("prompt_id").sort_index()
     assert imported["winner"].to_dict() == duel["winner"].to_dict() == {"q1": "model_a", "q2": "model_b",
                                                                            "q3": "tie"}
-    assert imported.loc[["q2", "q3"]].equals(duel.loc[["q2", "q3"]])
-    # q1's answer was cut for the judge, so the record lacks it: the cut text is not stored as the answer
-    # (and in the duel's own store the vote was matched on the prompts the judge saw, above).
-    q1 = VoteStore(fresh).get(imported.loc["q1", "id"])
-    assert q1.answer_a is None and q1.prompt == duel.loc["q1", "prompt"]
+    assert imported.equals(duel)
+    assert VoteStore(fresh).get(imported.loc["q1", "id"]).answer_a == LONG
 
     # A second import of the file into the fresh store adds nothing either.
     rc, text, _ = cli(capsys, "import", "codearena-judgments", str(out), "--db", str(fresh))
     assert rc == 0 and "added 0, already present 3" in text
+
+
+def test_judgments_written_before_answer_hashes_still_import_once(api: Path, tmp_path: Path,  # noqa: F811
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    a = _answers_file(tmp_path / "alpha.jsonl", "alpha", {"q1": LONG, "q2": "weak sql"})
+    b = _answers_file(tmp_path / "beta.jsonl", "beta", {"q1": "weak prime", "q2": "GOOD sql"})
+    out, db = tmp_path / "judgments.jsonl", tmp_path / "votes.db"
+    assert main(["judge", "--answers-a", str(a), "--answers-b", str(b), "--prompts", str(_prompts_file(tmp_path)),
+                 "--judge", "fake-judge", "--models", str(api), "--out", str(out), "--db", str(db), "--quiet"]) == 0
+    capsys.readouterr()
+    # The older record: no question, answers or hashes (what the judge saw is in each game's prompt).
+    old = tmp_path / "old.jsonl"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    for r in rows:
+        for key in ("question", "answer_a", "answer_b", "answer_a_hash", "answer_b_hash"):
+            r.pop(key)
+    old.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    rc, text, _ = cli(capsys, "import", "codearena-judgments", str(old), "--db", str(db))
+    assert rc == 0 and "added 0, already present 2" in text  # found as the duel's battles of the same games
+    fresh = tmp_path / "fresh.db"
+    for expected in ("added 2", "added 0, already present 2"):
+        rc, text, _ = cli(capsys, "import", "codearena-judgments", str(old), "--db", str(fresh))
+        assert rc == 0 and expected in text
 
 
 def test_arena_hard_judgment_games_stay_one_battle_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,10 @@ def _last_assistant(conversation: Any) -> str | None:
     return None
 
 
+def _is_missing(value: Any) -> bool:
+    return value is None or isinstance(value, float) and math.isnan(value) or value is pd.NA
+
+
 def _store_columns(df: pd.DataFrame) -> pd.DataFrame:
     """Give a Chatbot Arena schema frame the store's column names, so every consumer (agreement, judge
     biases, style control) reads files and stores alike: prompt_id from question_id, answer_a/b from the
@@ -288,9 +293,13 @@ def _store_columns(df: pd.DataFrame) -> pd.DataFrame:
     if "prompt_id" not in df.columns and "question_id" in df.columns:
         # str() of each distinct id, spread by factorize codes; a missing id stays missing. Same values as a
         # per-row str(q), without a Python call per battle (arena dumps repeat a few thousand ids a million times).
-        codes, uniq = pd.factorize(df["question_id"], use_na_sentinel=True)
-        text = np.array([str(u) for u in uniq] + [None], dtype=object)
-        df["prompt_id"] = text[codes]  # code -1 (missing) picks the trailing None
+        try:
+            codes, uniq = pd.factorize(df["question_id"], use_na_sentinel=True)
+        except TypeError:  # unhashable ids (lists in a JSON file): no fast path, same values
+            df["prompt_id"] = [None if _is_missing(q) else str(q) for q in df["question_id"]]
+        else:
+            text = np.array([str(u) for u in uniq] + [None], dtype=object)
+            df["prompt_id"] = text[codes]  # code -1 (missing) picks the trailing None
     for side in ("a", "b"):
         conv = f"conversation_{side}"
         if f"answer_{side}" not in df.columns and conv in df.columns:

@@ -406,6 +406,26 @@ class VoteStore:
             raise KeyError(battle_id)
         return Battle.from_row(rows[0])
 
+    def stored_sources(self, ids: Iterable[str], *, chunk: int = 500) -> dict[str, str]:
+        """id -> source of those of ``ids`` already stored (an import checks what it would add again)."""
+        ids = list(ids)
+        found: dict[str, str] = {}
+        with self._reading():
+            for i in range(0, len(ids), chunk):
+                part = ids[i:i + chunk]
+                marks = ", ".join("?" for _ in part)
+                rows = self._connect().execute(f"SELECT id, source FROM battles WHERE id IN ({marks})", part)
+                found.update({str(bid): str(src) for bid, src in rows})
+        return found
+
+    def battles_of_pair(self, source: str, prompt_id: str | None, model_a: str, model_b: str) -> list[Battle]:
+        """The stored battles of one source on one prompt between model_a and model_b (in that order)."""
+        with self._reading():
+            rows = list(self.db.query("SELECT * FROM battles WHERE source = ? AND prompt_id IS ? AND model_a = ? "
+                                      "AND model_b = ? ORDER BY created_at, id",
+                                      [source, prompt_id, model_a, model_b]))
+        return [Battle.from_row(r) for r in rows]
+
     def iter_battles(self, source: str | None = None, mode: str | None = None) -> Iterator[Battle]:
         where, params = _filters(source, mode)
         with self._reading():
