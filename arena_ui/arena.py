@@ -205,7 +205,8 @@ class Arena:
         else:
             error = "the answers were interrupted"
         try:
-            self.registry.finish_turn(token, session, last.text_a, last.text_b, error)
+            self.registry.finish_turn(token, session, last.text_a, last.text_b, error,
+                                      timing_a=last.timing_a, timing_b=last.timing_b)
         except VoteRefused:
             pass  # abandoned meanwhile (New battle clicked): nothing to record
 

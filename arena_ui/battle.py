@@ -20,6 +20,7 @@ from enum import Enum
 
 from arena_ui.leak import leak_flags
 from votes import Battle, VoteStore
+from votes.latency import AnswerTiming, BattleTimings, battle_with_timings
 from votes.record import WINNERS
 
 Message = dict[str, str]
@@ -58,6 +59,9 @@ class BattleSession:
     phase: Phase = Phase.GENERATING
     error: str | None = None
     touched: float = field(default_factory=time.monotonic)
+    # Each finished turn's answer latency per side (None where it was not measured), stored with the vote.
+    timings_a: list[AnswerTiming | None] = field(default_factory=list)
+    timings_b: list[AnswerTiming | None] = field(default_factory=list)
 
     @property
     def turn(self) -> int:
@@ -74,6 +78,7 @@ class VoteResult:
     battle: Battle
     model_a: str
     model_b: str
+    timings: BattleTimings | None = None  # the answers' latencies, as stored with the vote
 
 
 class BattleRegistry:
@@ -142,8 +147,10 @@ class BattleRegistry:
             self._expire(keep=s.token)
             return s
 
-    def finish_turn(self, token: str, owner: str, answer_a: str, answer_b: str, error: str | None = None) -> None:
-        """Record the answers of the turn that was streaming; an error fails the battle for good."""
+    def finish_turn(self, token: str, owner: str, answer_a: str, answer_b: str, error: str | None = None, *,
+                    timing_a: AnswerTiming | None = None, timing_b: AnswerTiming | None = None) -> None:
+        """Record the answers of the turn that was streaming (and how long they took); an error fails the
+        battle for good."""
         with self._lock:
             s = self._get(token, owner)
             if s.phase is not Phase.GENERATING:
@@ -153,6 +160,8 @@ class BattleRegistry:
             answer_a, answer_b = _valid_text(answer_a), _valid_text(answer_b)
             s.conversation_a.append({"role": "assistant", "content": answer_a})
             s.conversation_b.append({"role": "assistant", "content": answer_b})
+            s.timings_a.append(timing_a)
+            s.timings_b.append(timing_b)
             s.phase = Phase.FAILED if error else Phase.READY
             s.error = error
             self._chars += len(answer_a) + len(answer_b)
@@ -176,8 +185,9 @@ class BattleRegistry:
                 raise VoteRefused(_phase_reason(s.phase, "vote"))
             # Claimed under the lock: a double click or a replayed request finds VOTED and is refused.
             s.phase = Phase.VOTED
+        timings = BattleTimings.of(s.timings_a, s.timings_b)
         try:
-            battle = self._battle_of(s, winner)
+            battle = battle_with_timings(self._battle_of(s, winner), timings)
             self.store.add(battle)
         except Exception:
             # Not stored, whatever failed (building the record, or the store): the claim is released so
@@ -187,7 +197,7 @@ class BattleRegistry:
             raise
         with self._lock:
             self._drop(s.token)
-        return VoteResult(battle=battle, model_a=s.model_a, model_b=s.model_b)
+        return VoteResult(battle=battle, model_a=s.model_a, model_b=s.model_b, timings=timings)
 
     @staticmethod
     def _battle_of(s: BattleSession, winner: str) -> Battle:

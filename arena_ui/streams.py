@@ -12,7 +12,9 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from serving.backends.base import Backend, BackendError, Message, SamplingParams
+from serving.backends.base import Backend, BackendError, CallReport, Message, SamplingParams
+from serving.latency import AnswerClock
+from votes.latency import AnswerTiming
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class PairSnapshot:
     done_b: bool
     error_a: str | None = None
     error_b: str | None = None
+    # On the last snapshot, each side's latency (None for a side that failed or was cut off by the timeout).
+    timing_a: AnswerTiming | None = None
+    timing_b: AnswerTiming | None = None
 
     @property
     def done(self) -> bool:
@@ -43,9 +48,12 @@ async def stream_pair(backend_a: Backend, backend_b: Backend, messages_a: Sequen
     queue: asyncio.Queue[tuple[int, object]] = asyncio.Queue()
 
     async def pump(side: int, backend: Backend, messages: Sequence[Message]) -> None:
+        clock, report = AnswerClock(), CallReport()
         try:
-            async for delta in backend.stream(list(messages), params):
+            async for delta in backend.stream_reported(list(messages), params, report=report):
+                clock.saw(delta)
                 await queue.put((side, delta))
+            timings[side] = clock.timing(report)
         except BackendError as exc:
             await queue.put((side, exc))
         except Exception as exc:  # noqa: BLE001 - any backend bug must end as a shown error, not a hang
@@ -53,6 +61,7 @@ async def stream_pair(backend_a: Backend, backend_b: Backend, messages_a: Sequen
         finally:
             await queue.put((side, _END))
 
+    timings: list[AnswerTiming | None] = [None, None]
     tasks = [asyncio.create_task(pump(0, backend_a, messages_a)),
              asyncio.create_task(pump(1, backend_b, messages_b))]
     texts = ["", ""]
@@ -81,7 +90,8 @@ async def stream_pair(backend_a: Backend, backend_b: Backend, messages_a: Sequen
             if now - last >= min_interval_s and not all(done):
                 last = now
                 yield PairSnapshot(texts[0], texts[1], done[0], done[1], errors[0], errors[1])
-        yield PairSnapshot(texts[0], texts[1], True, True, errors[0], errors[1])
+        yield PairSnapshot(texts[0], texts[1], True, True, errors[0], errors[1],
+                           timings[0] if errors[0] is None else None, timings[1] if errors[1] is None else None)
     finally:
         for t in tasks:
             t.cancel()

@@ -183,3 +183,39 @@ def load_battles(path: str | Path, *, source: str | None = None, include_named: 
         raise ValueError(f"{path}: every battle was left out ({'; '.join(notes)}); pass {' / '.join(hints)}")
     return LoadedBattles(battles=df, origin=origin, dropped_named=_count(notes, "named-mode"), source_filter=src,
                          dropped_flagged=_count(notes, IDENTITY_LEAK), notes=notes)
+
+
+def load_answer_timings(path: str | Path) -> pd.DataFrame:
+    """The latencies of the answers a vote store keeps (``generate`` and ``duel`` record one per turn in
+    the answers table), one row per timed answer (ratings.latency.TIMING_COLUMNS); empty for a battles
+    file or a store whose answers carry none."""
+    from ratings.latency import timings_frame
+    from votes.latency import TimingRecordError, timings_from_meta
+
+    if not is_store(path):
+        return timings_frame([])
+    from votes.store import VoteStore
+
+    store = VoteStore(path, read_only=True)
+    try:
+        rows = store.answers()
+    finally:
+        store.close()
+    records = []
+    for r in rows:
+        try:
+            records.extend((str(r["model"]), t) for t in timings_from_meta(r["meta"]))
+        except TimingRecordError as exc:
+            raise ValueError(f"{path}: answer of {r['model']!r} to {r['question_id']!r}: bad timing "
+                             f"({exc})") from exc
+    return timings_frame(records)
+
+
+def load_latency(path: str | Path, battles: pd.DataFrame) -> pd.DataFrame:
+    """Each model's median latency (ratings.latency.median_latency) over the timed answers of a store's
+    answers table and of ``battles`` (their ``timings`` column, where there is one); an empty frame when
+    nothing is timed."""
+    from ratings.latency import battle_timings_frame, median_latency
+
+    frames = [f for f in (load_answer_timings(path), battle_timings_frame(battles)) if len(f)]
+    return median_latency(pd.concat(frames, ignore_index=True) if frames else battle_timings_frame(battles))

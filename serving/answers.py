@@ -81,12 +81,19 @@ def done_question_ids(path: str | Path, model_id: str) -> set[str]:
     return done
 
 
-def answer_row(question_id: str, model_id: str, turns: list[str], token_lens: list[int | None]) -> dict[str, Any]:
+def answer_row(question_id: str, model_id: str, turns: list[str], token_lens: list[int | None],
+               timings: list[dict[str, Any] | None] | None = None) -> dict[str, Any]:
+    """One line. ``timings``: each turn's ``AnswerTiming.to_dict()`` (or None), kept in its turn object as
+    ``timing`` (readers of the format ignore keys they do not know)."""
+    turn_objs: list[dict[str, Any]] = [{"content": t, "token_len": n} for t, n in zip(turns, token_lens, strict=True)]
+    for obj, timing in zip(turn_objs, timings or [], strict=False):
+        if timing is not None:
+            obj["timing"] = timing
     return {
         "question_id": question_id,
         "answer_id": uuid.uuid4().hex,
         "model_id": model_id,
-        "choices": [{"index": 0, "turns": [{"content": t, "token_len": n} for t, n in zip(turns, token_lens, strict=True)]}],
+        "choices": [{"index": 0, "turns": turn_objs}],
         "tstamp": time.time(),
     }
 

@@ -17,6 +17,7 @@ from typing import IO, Any, Protocol
 
 from serving.answers import answer_row, append_row, done_question_ids
 from serving.backends.base import Backend, BackendError, Completion, Message, SamplingParams
+from serving.latency import completion_timing
 
 
 class PromptLike(Protocol):
@@ -112,7 +113,9 @@ async def agenerate(backend: Backend, prompts: Sequence[PromptLike], out: str | 
                 bar.update(1)
                 continue
             lens = [c.completion_tokens for c in result.completions]
-            row = answer_row(result.prompt_id, model_id, result.turns, lens)
+            timings = [completion_timing(c) for c in result.completions]
+            timing_dicts = [t.to_dict() if t is not None else None for t in timings]
+            row = answer_row(result.prompt_id, model_id, result.turns, lens, timing_dicts)
             if fh is None:  # opened on the first answer: a run that fails at once leaves no file behind
                 fh = _open_for_append(out)
             append_row(fh, row)
@@ -120,7 +123,9 @@ async def agenerate(backend: Backend, prompts: Sequence[PromptLike], out: str | 
                 store.add_answers([{
                     "model": model_id, "question_id": result.prompt_id, "turns": result.turns, "source": source,
                     "meta": {"answer_id": row["answer_id"], "token_len": lens,
-                             "seconds": [c.seconds for c in result.completions], "file": str(out)},
+                             "seconds": [c.seconds for c in result.completions], "file": str(out),
+                             # One per turn (None where untimed): votes.latency.timings_from_meta reads it.
+                             "timing": timing_dicts},
                 }], replace=True)
             report.generated += 1
             report.tokens += sum(n or 0 for n in lens)

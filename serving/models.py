@@ -12,6 +12,7 @@ Format, one ``[[models]]`` table per model::
     max_tokens = 1024
     system_prompt = "You are a helpful coding assistant."
     base_url = "http://127.0.0.1:8000/v1"  # remote backends
+    # base_urls = ["http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1"]  # openai: a pool, instead of base_url
     api_key_env = "OPENAI_API_KEY" # the NAME of the variable holding the key, never the key
     concurrency = 1                # requests in flight at once
     timeout_s = 600
@@ -20,6 +21,12 @@ Format, one ``[[models]]`` table per model::
     n_ctx = 4096
 
 Relative paths (model files, ``options.questions``) are relative to the models file's folder.
+
+``base_urls`` (backend ``openai``) lists several servers of the same model, a pool: each request goes to the
+least busy healthy one, a failing one is left out and probed again after a backoff (``options``
+``endpoint_retry_s``, default 2, doubling up to ``endpoint_retry_max_s``, default 60), and a request that
+fails before its first token moves to another (see serving.backends.pool). ``concurrency`` is the model's
+total across its endpoints.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +51,15 @@ ENV_VAR = "CODEARENA_MODELS"
 SAMPLING_KEYS = ("temperature", "max_tokens", "top_p", "seed")
 _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "backend": (str,), "model": (str,), "sha256": (str,), "system_prompt": (str,),
-    "base_url": (str,), "api_key_env": (str,), "concurrency": (int,), "timeout_s": (int, float),
+    "base_url": (str,), "base_urls": (list,), "api_key_env": (str,), "concurrency": (int,), "timeout_s": (int, float),
     "max_retries": (int,), "options": (dict,), "temperature": (int, float), "max_tokens": (int,),
     "top_p": (int, float), "seed": (int,),
 }
 REQUIRED = ("name", "backend", "model")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+# Backends that take a pool of endpoints (base_urls).
+POOL_BACKENDS = ("openai",)
 # Paths inside options that, when relative, are relative to the models file.
 _PATH_OPTIONS = ("questions",)
 
@@ -126,6 +136,7 @@ def parse_entry(entry: Any, *, where: str, base_dir: Path) -> ModelSpec:
         raise ModelsFileError(f"{where}: field 'backend': unknown backend {backend!r}; "
                               f"known: {', '.join(BACKENDS)}")
     _check_ranges(entry, where)
+    base_urls = _base_urls(entry, where)
     api_key_env = entry.get("api_key_env")
     if api_key_env is not None and not _ENV_NAME_RE.match(api_key_env):
         raise ModelsFileError(f"{where}: field 'api_key_env' must be the NAME of an environment variable "
@@ -157,12 +168,40 @@ def parse_entry(entry: Any, *, where: str, base_dir: Path) -> ModelSpec:
     spec_defaults = ModelSpec(name="_", backend="_", model="_")
     return ModelSpec(
         name=entry["name"].strip(), backend=backend, model=model, params=params,
-        system_prompt=entry.get("system_prompt"), base_url=entry.get("base_url"), api_key_env=api_key_env,
+        system_prompt=entry.get("system_prompt"), base_url=entry.get("base_url"), base_urls=base_urls,
+        api_key_env=api_key_env,
         concurrency=entry.get("concurrency", spec_defaults.concurrency),
         timeout_s=float(entry.get("timeout_s", spec_defaults.timeout_s)),
         max_retries=entry.get("max_retries", spec_defaults.max_retries),
         options=options,
     )
+
+
+def _base_urls(entry: dict[str, Any], where: str) -> tuple[str, ...]:
+    """A pool's endpoints, checked: http(s) URLs, none twice, not beside base_url, only where pooled."""
+    if "base_urls" not in entry:
+        return ()
+    urls = entry["base_urls"]
+    if entry["backend"] not in POOL_BACKENDS:
+        raise ModelsFileError(f"{where}: field 'base_urls' is for backend {' or '.join(POOL_BACKENDS)} "
+                              "(OpenAI-compatible servers such as vllm serve)")
+    if "base_url" in entry:
+        raise ModelsFileError(f"{where}: give base_url (one server) or base_urls (a pool), not both")
+    if not urls:
+        raise ModelsFileError(f"{where}: field 'base_urls' is empty; list at least one server")
+    for url in urls:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ModelsFileError(f"{where}: field 'base_urls' must hold http:// or https:// URLs, got {url!r}")
+    stripped = [u.rstrip("/") for u in urls]
+    if len(set(stripped)) != len(stripped):
+        raise ModelsFileError(f"{where}: field 'base_urls' lists a server twice")
+    from serving.backends.pool import PoolPolicy
+
+    try:
+        PoolPolicy.from_options(entry.get("options") or {})
+    except ValueError as exc:
+        raise ModelsFileError(f"{where}: options: {exc}") from None
+    return tuple(stripped)
 
 
 def _check_ranges(entry: dict[str, Any], where: str) -> None:
@@ -198,13 +237,16 @@ class UnknownModelError(ValueError):
 
 def describe_models(path: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """One row per configured model: name, backend, model, where (weights, endpoint or answer file),
-    available, reason. The data behind ``codearena models``."""
+    available, reason, and ``endpoints``: a pool's endpoints as probed now (url, state, in_flight, served,
+    failed, failures_in_row, last_error, retry_in_s; empty for other models). The data behind
+    ``codearena models``."""
     from serving.backends import make_backend
     from serving.backends.base import BackendError
 
     rows = []
     for spec in load_models(path).values():
-        where = spec.base_url or spec.model
+        where = spec.base_url or ", ".join(spec.base_urls) or spec.model
+        endpoints: list[dict[str, Any]] = []
         try:
             backend = make_backend(spec)
             available, reason = backend.availability()
@@ -213,10 +255,12 @@ def describe_models(path: str | os.PathLike[str] | None = None) -> list[dict[str
                 where = str(weights() or spec.model)
             elif hasattr(backend, "base_url"):
                 where = backend.base_url
+            if hasattr(backend, "endpoints"):
+                endpoints = [asdict(e) for e in backend.endpoints()]
         except BackendError as exc:
             available, reason = False, exc.cause
         rows.append({"name": spec.name, "backend": spec.backend, "model": spec.model, "where": where,
-                     "available": available, "reason": reason})
+                     "available": available, "reason": reason, "endpoints": endpoints})
     return rows
 
 

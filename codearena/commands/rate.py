@@ -188,13 +188,34 @@ def run(args: argparse.Namespace) -> int:
         write_html(results[0][1], args.plot)
         notes.append(f"plots written to {args.plot}")
 
-    _print(results, args, notes)
+    latency = _latency(args.source_path, battles) if args.format == "json" else {}
+    _print(results, args, notes, latency)
     return 0
 
 
-def _rows(name: str | None, res: RatingResult) -> list[dict[str, Any]]:
+def _latency(source_path: str, battles: Any) -> dict[str, dict[str, Any]]:
+    """model -> its median latency fields for the JSON rows; empty when nothing in the source is timed."""
+    from ratings.source import load_latency
+
+    table = load_latency(source_path, battles)
+    return {str(r.model): {"timed_answers": int(r.answers), "median_ttft_s": _num(r.ttft_s),
+                           "median_total_s": _num(r.total_s), "median_tokens_per_s": _num(r.tokens_per_s)}
+            for r in table.itertuples(index=False)}
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+# The latency fields every JSON row gets once any answer in the source is timed (null where a model has none).
+_NO_LATENCY = {"timed_answers": 0, "median_ttft_s": None, "median_total_s": None, "median_tokens_per_s": None}
+
+
+def _rows(name: str | None, res: RatingResult, latency: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     rows = res.table.to_dict(orient="records")
     for r in rows:
+        if latency:
+            r.update(latency.get(str(r["model"]), _NO_LATENCY))
         for k, v in list(r.items()):
             if isinstance(v, float) and math.isnan(v):
                 r[k] = None
@@ -227,10 +248,11 @@ def _extras(name: str | None, res: RatingResult) -> list[str]:
     return out
 
 
-def _print(results: Results, args: argparse.Namespace, notes: list[str]) -> None:
+def _print(results: Results, args: argparse.Namespace, notes: list[str],
+           latency: dict[str, dict[str, Any]] | None = None) -> None:
     extras = [line for name, res in results for line in _extras(name, res)] + [f"note: {n}" for n in notes]
     if args.format == "json":
-        rows = [r for name, res in results for r in _rows(name, res)]
+        rows = [r for name, res in results for r in _rows(name, res, latency)]
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
         for line in extras:

@@ -22,11 +22,11 @@ class AnthropicBackend(RemoteBackend):
     DEFAULT_BASE_URL = DEFAULT_BASE_URL
     SDK = "anthropic"
 
-    def _make_client(self) -> Any:
+    def _make_client(self, base_url: str, max_retries: int) -> Any:
         from anthropic import AsyncAnthropic
 
-        return AsyncAnthropic(api_key=api_key(self.spec, required=True), base_url=self.base_url,
-                              timeout=self.spec.timeout_s, max_retries=self.spec.max_retries)
+        return AsyncAnthropic(api_key=api_key(self.spec, required=True), base_url=base_url,
+                              timeout=self.spec.timeout_s, max_retries=max_retries)
 
     def availability(self) -> tuple[bool, str]:
         # No probe: the real endpoint is a paid API; a missing key is what a listing can tell cheaply.
@@ -55,7 +55,10 @@ class AnthropicBackend(RemoteBackend):
             async for text in events.text_stream:
                 yield text
             # None: no message_delta/message_stop arrived, the connection was cut.
-            end.reason = events.current_message_snapshot.stop_reason
+            snapshot = events.current_message_snapshot
+            end.reason = snapshot.stop_reason
+            usage = getattr(snapshot, "usage", None)
+            end.completion_tokens = getattr(usage, "output_tokens", None)
 
     async def _create(self, client: Any, request: dict[str, Any]) -> Any:
         return await client.messages.create(**request)

@@ -33,6 +33,9 @@ class ModelSpec:
     params: SamplingParams = field(default_factory=SamplingParams)
     system_prompt: str | None = None
     base_url: str | None = None
+    # Several servers of this one model (a pool): requests go to the least busy healthy one. Used instead of
+    # base_url; see serving.backends.pool.
+    base_urls: tuple[str, ...] = ()
     api_key_env: str | None = None
     concurrency: int = 1  # requests in flight at once for this model
     timeout_s: float = 600.0
@@ -48,6 +51,17 @@ class Completion:
     completion_tokens: int | None = None
     seconds: float | None = None
     finish_reason: str | None = None
+    first_token_s: float | None = None  # where the backend saw the first token (not over non-streaming HTTP)
+    endpoint: str | None = None  # the server that answered (remote backends)
+
+
+@dataclass
+class CallReport:
+    """What a backend tells its caller about one streamed call beyond the text, filled in during the call:
+    the endpoint that served it and, where the server counts them, the completion tokens."""
+
+    endpoint: str | None = None
+    completion_tokens: int | None = None
 
 
 class BackendError(RuntimeError):
@@ -78,12 +92,26 @@ class Backend(ABC):
     def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
         """Yield text deltas of the assistant's reply."""
 
+    def stream_reported(self, messages: list[Message], params: SamplingParams | None = None, *,
+                        report: CallReport) -> AsyncIterator[str]:
+        """:meth:`stream`, also filling ``report`` where the backend knows more than the text (remote
+        backends: the endpoint, the server's token count). By default the text is all there is."""
+        return self.stream(messages, params)
+
     async def complete(self, messages: list[Message], params: SamplingParams | None = None) -> Completion:
         import time
 
         start = time.perf_counter()
-        parts = [delta async for delta in self.stream(messages, params)]
-        return Completion(text="".join(parts), model=self.name, seconds=time.perf_counter() - start)
+        first: float | None = None
+        parts: list[str] = []
+        report = CallReport()
+        async for delta in self.stream_reported(messages, params, report=report):
+            if first is None and delta:
+                first = time.perf_counter() - start
+            parts.append(delta)
+        return Completion(text="".join(parts), model=self.name, seconds=time.perf_counter() - start,
+                          completion_tokens=report.completion_tokens, first_token_s=first,
+                          endpoint=report.endpoint)
 
     #: Whether :meth:`complete_with_grammar` constrains output (llama.cpp's GBNF grammars).
     supports_grammar: bool = False

@@ -237,8 +237,15 @@ class LlamaCppBackend(Backend):
         parts: list[str] = []
         stop = threading.Event()
         start = time.perf_counter()
+        first: list[float] = []  # when the first token came, set once on the worker thread
+
+        def put(text: str) -> None:
+            if not first:
+                first.append(time.perf_counter() - start)
+            parts.append(text)
+
         async with self._limit.get():
-            future = loop.run_in_executor(engine.worker, self._generate, engine, messages, p, stop, parts.append)
+            future = loop.run_in_executor(engine.worker, self._generate, engine, messages, p, stop, put)
             try:
                 finish = await asyncio.wait_for(future, timeout=self.spec.timeout_s)
             except (asyncio.TimeoutError, TimeoutError):
@@ -248,7 +255,8 @@ class LlamaCppBackend(Backend):
             finally:
                 stop.set()
         return Completion(text="".join(parts), model=self.name, completion_tokens=len(parts),
-                          seconds=time.perf_counter() - start, finish_reason=finish)
+                          seconds=time.perf_counter() - start, finish_reason=finish,
+                          first_token_s=first[0] if first else None)
 
 
 __all__ = ["Engine", "LlamaCppBackend", "load_engine", "loaded_engines"]
