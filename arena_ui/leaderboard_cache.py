@@ -86,6 +86,7 @@ def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> Leaderbo
     and votes flagged ``identity_leak`` (not blind) stay out of the ranking, and the notes say how many.
     """
     from ratings.export import ratings_meta
+    from ratings.groups import rate_groups
     from ratings.source import DEFAULT_SOURCE, select_battles
 
     errors: list[str] = []
@@ -110,10 +111,12 @@ def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> Leaderbo
     overall_res = fit(human, "overall")
     overall = pd.DataFrame() if overall_res is None else overall_res.table
     by_category: dict[str, pd.DataFrame] = {}
-    if not human.empty and "category" in human:
-        for cat, part in human.dropna(subset=["category"]).groupby("category"):
-            if len(part) >= MIN_CATEGORY_BATTLES:
-                by_category[str(cat)] = safe(part, f"category {cat}")
+    if not human.empty and "category" in human and human["category"].notna().any():
+        # The same per-group rule as `codearena rate --by category` (ratings.groups), with a floor.
+        grouped = rate_groups(human, "category", keep_missing=False, min_group_battles=MIN_CATEGORY_BATTLES,
+                              fit=rank)
+        by_category = grouped.tables()
+        errors.extend(grouped.errors)
     stored_judge = store.battles_frame(source="judge:")
     judges: dict[str, pd.DataFrame] = {}
     if not stored_judge.empty:

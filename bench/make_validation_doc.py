@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from codearena.commands.validate import load_side  # noqa: E402
 from ratings.separability import RankingLike  # noqa: E402
+from ratings.sides import load_side  # noqa: E402
 from ratings.validate import Side, validate  # noqa: E402
 from ratings.validate_render import confusion_svg, rank_svg, to_markdown  # noqa: E402
 from votes.importers import ImportOptions, import_path  # noqa: E402

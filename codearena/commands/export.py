@@ -137,8 +137,9 @@ def _load(src: str, args: argparse.Namespace):
 
 
 def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
-    from codearena.commands.rate import check_anchor, rating_settings
+    from codearena.commands.rate import rating_settings
     from ratings.export import markdown_table, ratings_meta, spreadsheet_safe
+    from ratings.groups import check_anchor
     from ratings.leaderboard import rate
     from votes.atomic import atomic_path
 

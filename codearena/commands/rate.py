@@ -81,24 +81,6 @@ def rating_settings(args: argparse.Namespace) -> dict[str, Any]:
                 min_battles=args.min_battles, prior=args.prior)
 
 
-def rated_models(battles: Any, min_battles: int) -> set[str]:
-    """The models rate() keeps: those with at least ``min_battles`` battles (it drops the rest first)."""
-    import pandas as pd
-
-    counts = pd.concat([battles["model_a"], battles["model_b"]]).astype(str).value_counts()
-    return set(counts[counts >= min_battles].index)
-
-
-def check_anchor(battles: Any, anchor: tuple[str, float] | None, min_battles: int) -> None:
-    """Say why a top-level anchor cannot be used before fitting (rate() would only say it is missing)."""
-    if anchor is None or anchor[0] in rated_models(battles, min_battles):
-        return
-    if anchor[0] in rated_models(battles, 0):
-        raise ValueError(f"anchor model {anchor[0]!r} has fewer than --min-battles {min_battles} battles and is "
-                         "left out; lower --min-battles or anchor another model")
-    raise ValueError(f"anchor model {anchor[0]!r} is not among the rated models")
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source_path", metavar="SOURCE", help="vote store (SQLite) or battles file")
     parser.add_argument("--source", default=None, metavar="SRC",
@@ -120,9 +102,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from ratings.leaderboard import NoBattlesLeftError, rate
+    from ratings.groups import rate_groups
     from ratings.source import load_battles
 
     kwargs = {**rating_settings(args), "style_control": args.style_control}
@@ -132,64 +112,26 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--plot draws one leaderboard; drop --by")
     loaded = load_battles(args.source_path, source=args.source, include_named=args.include_named,
                           include_flagged=args.include_flagged)
-    battles = loaded.battles
     notes: list[str] = []
     if loaded.dropped_named:
         notes.append(f"{loaded.dropped_named} named-mode vote(s) left out (--include-named to keep them)")
     if loaded.dropped_flagged:
         notes.append(f"{loaded.dropped_flagged} vote(s) flagged identity_leak left out "
                      "(--include-flagged to keep them)")
-
-    groups: list[tuple[str | None, pd.DataFrame]] = [(None, battles)]
-    if args.by:
-        if args.by not in battles.columns or battles[args.by].isna().all():
-            raise ValueError(f"{args.source_path}: --by {args.by}: the battles have no {args.by!r} values")
-        col = battles[args.by].fillna("(none)").astype(str)
-        groups = [(str(g), battles.loc[(col == g).to_numpy()].reset_index(drop=True))
-                  for g in sorted(col.unique())]
-
-    if args.by is None:
-        check_anchor(battles, args.anchor, args.min_battles)
-    results: Results = []
-    for name, frame in groups:
-        group_kwargs = kwargs
-        group_notes: list[str] = []
-        # Checked against the models rate() keeps, not the raw frame: --min-battles can drop the anchor
-        # in one group, which must not abort the other groups.
-        if args.anchor and name is not None and args.anchor[0] not in rated_models(frame, args.min_battles):
-            group_kwargs = {**kwargs, "anchor": None}
-            group_notes.append(f"{args.by} = {name}: anchor {args.anchor[0]} absent in this group: centred on 1000")
-        try:
-            res = rate(frame, **group_kwargs)
-        except NoBattlesLeftError:
-            if name is None:
-                raise
-            # One small group must not abort the others: it is reported apart, with its size.
-            notes.append(f"{args.by} = {name} ({len(frame)} battles): all models under --min-battles "
-                         f"{args.min_battles}, not rated")
-            continue
-        notes.extend(group_notes)
-        if args.online_elo:
-            from ratings.elo import online_elo
-            from ratings.encode import encode
-
-            enc = encode(frame)
-            elo = dict(zip(enc.models, online_elo(enc), strict=True))
-            res.table["online_elo"] = res.table["model"].map(elo)
-        results.append((name, res))
-
-    if not results:
-        raise ValueError(f"every {args.by} group has no battles left after removing models with fewer than "
-                         f"--min-battles {args.min_battles} battles")
-
+    try:
+        grouped = rate_groups(loaded.battles, args.by, online_elo=args.online_elo, **kwargs)
+    except ValueError as exc:
+        if str(exc).startswith("--by "):
+            raise ValueError(f"{args.source_path}: {exc}") from None
+        raise
+    notes += grouped.notes + grouped.errors
     if args.plot:
         from ratings.plots import write_html
 
-        write_html(results[0][1], args.plot)
+        write_html(grouped.results[0][1], args.plot)
         notes.append(f"plots written to {args.plot}")
-
-    latency = _latency(args.source_path, battles) if args.format == "json" else {}
-    _print(results, args, notes, latency)
+    latency = _latency(args.source_path, loaded.battles) if args.format == "json" else {}
+    _print(grouped.results, args, notes, latency)
     return 0
 
 
