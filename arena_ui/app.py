@@ -360,7 +360,8 @@ def build_app(arena: Arena) -> gr.Blocks:
             return (*[gr.update(value=str(p), visible=True) for p in (
                 files.votes_jsonl, files.votes_csv, files.leaderboard_csv, files.leaderboard_json,
                 files.leaderboard_meta)],
-                f"{files.n_votes} human votes exported.")
+                f"{files.n_votes} human votes exported" + "".join(f"; {n}" for n in files.notes)
+                + " (the rule `codearena export votes` applies).")
         prepare.click(prepare_files, None, [*dl, data_info], api_name="prepare_downloads")
     return demo
 

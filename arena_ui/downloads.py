@@ -13,18 +13,17 @@ The files of a whole store can be large (answers included), so they are written 
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import threading
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ratings.export import arena_records, flat_records
+from ratings.export import arena_records, leaderboard_sidecar, write_leaderboard, write_votes
 from votes import VoteStore
 
 
@@ -36,29 +35,30 @@ class DataFiles:
     leaderboard_json: Path
     leaderboard_meta: Path  # the CSV's sidecar, as `codearena export ratings --format csv` writes it
     n_votes: int
+    notes: list[str] = field(default_factory=list)  # what the vote rule left out
 
 
-def arena_rows(store: VoteStore, source: str = "human") -> pd.DataFrame:
-    """Every stored vote of ``source`` as a Chatbot Arena battle, named (``anony`` false) and flagged ones
-    included: the records say which they are, and a release of the data should not hide them."""
-    return arena_records(store.battles_frame(source=source))
+def arena_rows(store: VoteStore) -> tuple[pd.DataFrame, list[str]]:
+    """The human votes a release contains, selected by the one vote rule `codearena export votes` applies
+    (``ratings.source.select_battles``: named and identity-leak votes left out), as Chatbot Arena
+    records; and the notes on what was left out."""
+    from ratings.source import DEFAULT_SOURCE, select_battles
+
+    kept, notes = select_battles(store.battles_frame(source=DEFAULT_SOURCE), source=DEFAULT_SOURCE)
+    return arena_records(kept), notes
 
 
 def write_data_files(store: VoteStore, leaderboard: pd.DataFrame, meta: Mapping[str, Any] | None = None,
                      folder: str | Path | None = None) -> DataFiles:
     folder = Path(folder or tempfile.mkdtemp(prefix="codearena-data-"))
-    votes = arena_rows(store)
+    votes, notes = arena_rows(store)
     paths = DataFiles(folder / "codearena-votes.jsonl", folder / "codearena-votes.csv",
                       folder / "codearena-leaderboard.csv", folder / "codearena-leaderboard.json",
-                      folder / "codearena-leaderboard.csv.meta.json", len(votes))
-    votes.to_json(paths.votes_jsonl, orient="records", lines=True, force_ascii=False)
-    flat_records(votes).to_csv(paths.votes_csv, index=False)
-    meta = dict(meta or {})
-    leaderboard.to_csv(paths.leaderboard_csv, index=False, float_format="%.2f")
-    paths.leaderboard_meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    rows = json.loads(leaderboard.to_json(orient="records")) if not leaderboard.empty else []
-    paths.leaderboard_json.write_text(json.dumps({**meta, "leaderboard": rows}, indent=1, ensure_ascii=False)
-                                      + "\n", encoding="utf-8")
+                      leaderboard_sidecar(folder / "codearena-leaderboard.csv"), len(votes), notes)
+    write_votes(paths.votes_jsonl, votes, "jsonl")
+    write_votes(paths.votes_csv, votes, "csv")
+    write_leaderboard(paths.leaderboard_csv, leaderboard, dict(meta or {}), "csv")
+    write_leaderboard(paths.leaderboard_json, leaderboard, dict(meta or {}), "json")
     return paths
 
 

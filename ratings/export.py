@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -294,3 +295,68 @@ def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_
     lines += ["", "## Loading", "", "```python", "import datasets",
               f'ds = datasets.load_dataset("parquet", data_files="{data_file}")', "```", ""]
     return "\n".join(lines)
+
+
+# -- writing: one implementation for `codearena export` and the arena's Data tab --------------------------
+LEADERBOARD_FORMATS = ("json", "csv", "md")
+VOTES_FORMATS = ("jsonl", "csv", "parquet")
+PARQUET_FILE = "battles.parquet"
+
+
+def leaderboard_sidecar(path: Path) -> Path:
+    """Where a CSV or Markdown leaderboard's metadata goes (JSON embeds it)."""
+    return path.with_name(path.name + ".meta.json")
+
+
+def write_leaderboard(path: str | Path, table: pd.DataFrame, meta: dict[str, Any], fmt: str = "json") -> Path:
+    """The leaderboard and what it rests on (``ratings_meta``): JSON embeds the metadata around the rows,
+    CSV and Markdown get it in a ``PATH.meta.json`` sidecar. Written whole or not at all."""
+    from votes.atomic import atomic_path
+
+    path = Path(path)
+    if fmt not in LEADERBOARD_FORMATS:
+        raise ValueError(f"leaderboard format {fmt!r}: expected one of {', '.join(LEADERBOARD_FORMATS)}")
+    if fmt == "json":
+        rows = json.loads(table.to_json(orient="records")) if not table.empty else []
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps({**meta, "leaderboard": rows}, indent=1, ensure_ascii=False) + "\n",
+                           encoding="utf-8")
+        return path
+    # Both complete before either replaces an old one: the table never sits next to another run's meta.
+    with atomic_path(leaderboard_sidecar(path)) as tmp_meta, atomic_path(path) as tmp:
+        if fmt == "csv":
+            spreadsheet_safe(table).to_csv(tmp, index=False, float_format="%.2f")
+        else:
+            tmp.write_text(markdown_table(table), encoding="utf-8")
+        tmp_meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def write_votes(path: str | Path, records: pd.DataFrame, fmt: str = "jsonl", *, card: str | None = None) -> Path:
+    """Chatbot Arena battle records (``arena_records``) as JSONL, CSV (lists as JSON text, formula cells
+    escaped), or a Parquet folder ``PATH/battles.parquet`` with its dataset card ``PATH/README.md``."""
+    from votes.atomic import atomic_path
+
+    path = Path(path)
+    if fmt not in VOTES_FORMATS:
+        raise ValueError(f"votes format {fmt!r}: expected one of {', '.join(VOTES_FORMATS)}")
+    if fmt == "jsonl":
+        with atomic_path(path) as tmp:
+            records.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        return path
+    if fmt == "csv":
+        with atomic_path(path) as tmp:
+            flat_records(records).to_csv(tmp, index=False)
+        return path
+    created = not path.exists()
+    path.mkdir(exist_ok=True)
+    try:
+        # The data and its card, both complete before either replaces the old pair.
+        with atomic_path(path / "README.md") as tmp_card, atomic_path(path / PARQUET_FILE) as tmp:
+            records.to_parquet(tmp, index=False)
+            tmp_card.write_text(card or "", encoding="utf-8")
+    except BaseException:
+        if created and not any(path.iterdir()):
+            path.rmdir()  # a failed export leaves no empty folder behind
+        raise
+    return path

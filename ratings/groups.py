@@ -72,6 +72,7 @@ def rate_groups(battles: pd.DataFrame, by: str | None = None, *, min_group_battl
         groups: list[tuple[str | None, pd.DataFrame]] = [(None, battles)]
     else:
         groups = list(split_groups(battles, by, keep_missing=keep_missing))
+    under_min_battles = 0
     for name, frame in groups:
         if name is not None and len(frame) < min_group_battles:
             out.notes.append(f"{by} = {name}: {len(frame)} battles, under {min_group_battles}: not rated")
@@ -90,6 +91,7 @@ def rate_groups(battles: pd.DataFrame, by: str | None = None, *, min_group_battl
                 raise
             out.notes.append(f"{by} = {name} ({len(frame)} battles): all models under --min-battles "
                              f"{min_battles}, not rated")
+            under_min_battles += 1
             continue
         except ValueError as exc:
             if name is None:
@@ -104,7 +106,7 @@ def rate_groups(battles: pd.DataFrame, by: str | None = None, *, min_group_battl
             enc = encode(frame)
             res.table["online_elo"] = res.table["model"].map(dict(zip(enc.models, elo_of(enc), strict=True)))
         out.results.append((name, res))
-    if not out.results and by is not None and groups:
+    if by is not None and groups and under_min_battles == len(groups):
         raise ValueError(f"every {by} group has no battles left after removing models with fewer than "
                          f"--min-battles {min_battles} battles")
     return out

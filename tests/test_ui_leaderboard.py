@@ -75,17 +75,18 @@ def test_data_tab_files_are_the_codearena_export_files(store, db_path, tmp_path,
     files = write_data_files(store, snap.overall, snap.meta, tmp_path)
     cli_csv, cli_jsonl, cli_board = tmp_path / "cli.csv", tmp_path / "cli.jsonl", tmp_path / "cli.json"
     for fmt, out in (("csv", cli_csv), ("jsonl", cli_jsonl)):
-        assert codearena(["export", "votes", "--db", str(db_path), "--format", fmt, "--out", str(out),
-                          "--include-named", "--include-flagged"]) == 0
+        assert codearena(["export", "votes", "--db", str(db_path), "--format", fmt, "--out", str(out)]) == 0
     assert codearena(["export", "ratings", "--db", str(db_path), "--out", str(cli_board)]) == 0
     # one implementation: the same rows and cells (no "null" for a conversation that was never stored)
     tab = pd.read_csv(files.votes_csv, keep_default_na=False)
     cli = pd.read_csv(cli_csv, keep_default_na=False)
     pd.testing.assert_frame_equal(tab, cli)
-    assert "null" not in set(tab["conversation_a"]) and len(tab) == 48
-    assert set(tab["flags"]) == {"[]", '["identity_leak:model_a"]'}
+    # one vote rule too: named and identity-leak votes are left out of both, and the tab says so
+    assert "null" not in set(tab["conversation_a"]) and len(tab) == 39
+    assert set(tab["flags"]) == {"[]"} and set(tab["anony"]) == {True}
+    assert "5 vote(s) flagged identity_leak left out" in files.notes and "4 named-mode vote(s) left out" in files.notes
     assert files.votes_jsonl.read_text() == cli_jsonl.read_text()
-    assert len(read_battles_file(files.votes_jsonl)) == 48
+    assert len(read_battles_file(files.votes_jsonl)) == 39
     # the leaderboard says what it is, as `codearena export ratings` does
     board, cli_meta = json.loads(files.leaderboard_json.read_text()), json.loads(cli_board.read_text())
     for key in ("method", "ci_method", "votes", "source"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from codearena.commands._common import add_db, db_path
@@ -138,10 +137,9 @@ def _load(src: str, args: argparse.Namespace):
 
 def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
     from codearena.commands.rate import rating_settings
-    from ratings.export import markdown_table, ratings_meta, spreadsheet_safe
+    from ratings.export import ratings_meta, write_leaderboard
     from ratings.groups import check_anchor
     from ratings.leaderboard import rate
-    from votes.atomic import atomic_path
 
     settings = rating_settings(args)
     loaded = _load(src, args)
@@ -154,48 +152,19 @@ def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
                         source=loaded.source_filter, models=len(res.models), notes=[*loaded.notes, *res.notes],
                         nu=res.nu, settings=recorded)
     table = res.table
-    if fmt == "json":
-        rows = json.loads(table.to_json(orient="records"))
-        with atomic_path(out) as tmp:
-            tmp.write_text(json.dumps({**meta, "leaderboard": rows}, indent=1) + "\n", encoding="utf-8")
-    else:
-        sidecar = out.with_name(out.name + ".meta.json")
-        # Both complete before either replaces an old one: the table never sits next to another run's meta.
-        with atomic_path(sidecar) as tmp_meta, atomic_path(out) as tmp:
-            if fmt == "csv":
-                spreadsheet_safe(table).to_csv(tmp, index=False, float_format="%.2f")
-            else:
-                tmp.write_text(markdown_table(table), encoding="utf-8")
-            tmp_meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    write_leaderboard(out, table, meta, fmt)
     print(f"wrote {out}: {len(table)} models from {res.n_battles} votes ({res.method}, {res.ci_method})")
 
 
 def _votes(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
-    from ratings.export import arena_records, dataset_card, flat_records
-    from votes.atomic import atomic_path
+    from ratings.export import PARQUET_FILE, arena_records, dataset_card, write_votes
 
     loaded = _load(src, args)
     records = arena_records(loaded.battles)
-    if fmt == "jsonl":
-        with atomic_path(out) as tmp:
-            records.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    elif fmt == "csv":
-        with atomic_path(out) as tmp:
-            flat_records(records).to_csv(tmp, index=False)
-    else:
-        data_file = "battles.parquet"
-        card = dataset_card(records, data_file=data_file, source=loaded.source_filter, license_id=args.license)
-        created = not out.exists()
-        out.mkdir(exist_ok=True)
-        try:
-            # The data and its card, both complete before either replaces the old pair.
-            with atomic_path(out / "README.md") as tmp_card, atomic_path(out / data_file) as tmp:
-                records.to_parquet(tmp, index=False)
-                tmp_card.write_text(card, encoding="utf-8")
-        except BaseException:
-            if created and not any(out.iterdir()):
-                out.rmdir()  # a failed export leaves no empty folder behind
-            raise
+    card = None
+    if fmt == "parquet":
+        card = dataset_card(records, data_file=PARQUET_FILE, source=loaded.source_filter, license_id=args.license)
+    write_votes(out, records, fmt, card=card)
     left_out = "".join(f"; {n}" for n in loaded.notes)
     print(f"wrote {out}: {len(records)} battles{left_out}")
 
