@@ -8,7 +8,6 @@ question, answer hashes), so a duel that is run again, or resumed after a crash,
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
@@ -94,13 +93,14 @@ class AnswerReport:
 
 
 async def ensure_answers(backend: Backend, prompts: Sequence[Prompt], *, answers_dir: str | os.PathLike[str],
-                         store: DuelStore | None, max_tokens: int | None = None,
-                         progress: bool = True) -> tuple[dict[str, str], AnswerReport]:
-    """Every prompt's answer from ``backend``'s model, generating only those not cached yet."""
+                         store: DuelStore | None, max_tokens: int | None = None, progress: bool = True,
+                         cached: dict[str, str] | None = None) -> tuple[dict[str, str], AnswerReport]:
+    """Every prompt's answer from ``backend``'s model, generating only those not cached yet (``cached``:
+    what :func:`cached_answers` found, when the caller read it already)."""
     from serving.generate import agenerate
 
     model = backend.name
-    have = cached_answers(model, answers_dir, store)
+    have = dict(cached if cached is not None else cached_answers(model, answers_dir, store))
     missing = [p for p in prompts if p.id not in have]
     report = AnswerReport(model=model, cached=len(prompts) - len(missing), generated=0)
     if missing:
@@ -109,7 +109,7 @@ async def ensure_answers(backend: Backend, prompts: Sequence[Prompt], *, answers
         gen = await agenerate(backend, missing, answers_file(answers_dir, model), params=params, store=store,
                               progress=progress, source="duel")
         report.generated, report.failures = gen.generated, list(gen.failures)
-        have = cached_answers(model, answers_dir, store)
+        have.update(gen.answers)
     return {p.id: have[p.id] for p in prompts if p.id in have}, report
 
 
@@ -214,61 +214,74 @@ def pair_result(model_a: str, model_b: str, judgments: Sequence[Judgment]) -> Pa
                       {c: summarize(js) for c, js in sorted(groups.items())})
 
 
-def unusable_models(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *,
-                    judge: str, answers_dir: str | os.PathLike[str], store: DuelStore | None,
-                    baseline: str | None = None) -> list[tuple[str, str]]:
-    """(model, reason) for each model the duel needs but cannot use now (``Backend.availability``), so a
-    missing API key stops the duel before anything runs instead of ending it with nothing judged. The judge
-    is always needed; a competitor only when some of its answers are not cached yet (a re-run over
-    cached answers needs no key for it)."""
-    from serving.backends import make_backend
+@dataclass
+class DuelPlan:
+    """A duel checked and ready: who meets whom, the backends (made once, not started), what is cached."""
 
-    out: list[tuple[str, str]] = []
-    for name in dict.fromkeys([*models, *([baseline] if baseline else []), judge]):
-        if name != judge:
-            have = cached_answers(name, answers_dir, store)
-            if all(p.id in have for p in prompts):
+    pairs: list[tuple[str, str]]
+    names: list[str]  # the competitors, baseline included, in order
+    judge: str
+    backends: dict[str, Backend]  # competitors and the judge
+    cached: dict[str, dict[str, str]]  # competitor -> question_id -> cached first-turn answer
+
+    def unusable(self, prompts: Sequence[Prompt]) -> list[tuple[str, str]]:
+        """(model, reason) for each model the duel needs but cannot use now (``Backend.availability``), so a
+        missing API key stops the duel before anything runs instead of ending it with nothing judged. The
+        judge is always needed; a competitor only when some of its answers are not cached yet (a re-run over
+        cached answers needs no key for it)."""
+        out: list[tuple[str, str]] = []
+        for name in dict.fromkeys([*self.names, self.judge]):
+            if name != self.judge and all(p.id in self.cached[name] for p in prompts):
                 continue
-        ok, reason = make_backend(specs[name]).availability()
-        if not ok:
-            out.append((name, reason or "unavailable"))
-    return out
+            ok, reason = self.backends[name].availability()
+            if not ok:
+                out.append((name, reason or "unavailable"))
+        return out
+
+    async def aclose(self) -> None:
+        for backend in self.backends.values():
+            await backend.aclose()
 
 
-def check_usable(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
-                 answers_dir: str | os.PathLike[str], store: DuelStore | None, baseline: str | None = None) -> None:
-    """Raise :class:`DuelError` naming every model of :func:`unusable_models` and why."""
-    bad = unusable_models(specs, models, prompts, judge=judge, answers_dir=answers_dir, store=store,
-                          baseline=baseline)
-    if bad:
-        raise DuelError("; ".join(f"{'judge' if name == judge else 'model'} {name!r} is not usable: {reason}"
-                                  for name, reason in bad))
-
-
-async def run_duel(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
-                   store: DuelStore | None, answers_dir: str | os.PathLike[str], baseline: str | None = None,
-                   max_tokens: int | None = None, judge_max_tokens: int | None = None,
-                   progress: bool = True) -> tuple[list[PairResult], list[Judgment], list[AnswerReport]]:
-    """The whole duel; see the module docstring. Backends are created here and closed before returning."""
+def plan_duel(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
+              answers_dir: str | os.PathLike[str], store: DuelStore | None,
+              baseline: str | None = None) -> DuelPlan:
+    """Check a duel before anything runs: the pairs, the prompts, and that every model it needs is usable
+    (:class:`DuelError` naming each one that is not, and why). Answers are read once, here."""
     from serving.backends import make_backend
 
     pairs = duel_pairs(list(models), baseline)
     if not prompts:
         raise DuelError("no prompts to duel on (check the filters)")
     names = list(dict.fromkeys([*models, *([baseline] if baseline else [])]))
-    backends = {n: make_backend(specs[n]) for n in names}
-    judge_backend = backends.get(judge) or make_backend(specs[judge])
+    backends = {n: make_backend(specs[n]) for n in dict.fromkeys([*names, judge])}
+    plan = DuelPlan(pairs=pairs, names=names, judge=judge, backends=backends,
+                    cached={n: cached_answers(n, answers_dir, store) for n in names})
+    bad = plan.unusable(prompts)
+    if bad:
+        raise DuelError("; ".join(f"{'judge' if name == judge else 'model'} {name!r} is not usable: {reason}"
+                                  for name, reason in bad))
+    return plan
+
+
+async def run_duel(plan: DuelPlan, prompts: Sequence[Prompt], *, store: DuelStore | None,
+                   answers_dir: str | os.PathLike[str], max_tokens: int | None = None,
+                   judge_max_tokens: int | None = None,
+                   progress: bool = True) -> tuple[list[PairResult], list[Judgment], list[AnswerReport]]:
+    """The whole duel of a :func:`plan_duel`; see the module docstring. The backends are closed at the end."""
     try:
         answers: dict[str, dict[str, str]] = {}
         reports: list[AnswerReport] = []
-        for name in names:
-            answers[name], report = await ensure_answers(backends[name], prompts, answers_dir=answers_dir,
-                                                         store=store, max_tokens=max_tokens, progress=progress)
+        for name in plan.names:
+            answers[name], report = await ensure_answers(plan.backends[name], prompts, answers_dir=answers_dir,
+                                                         store=store, max_tokens=max_tokens, progress=progress,
+                                                         cached=plan.cached[name])
             reports.append(report)
-        settings = judge_settings(specs[judge], judge_max_tokens)
+        judge_backend = plan.backends[plan.judge]
+        settings = judge_settings(judge_backend.spec, judge_max_tokens)
         results: list[PairResult] = []
         every: list[Judgment] = []
-        for a, b in pairs:
+        for a, b in plan.pairs:
             tasks = pair_tasks(prompts, a, answers[a], b, answers[b])
             judgments, _ = await judge_tasks(judge_backend, tasks, store=store, settings=settings,
                                              progress=progress)
@@ -276,9 +289,64 @@ async def run_duel(specs: dict[str, ModelSpec], models: Sequence[str], prompts: 
             every.extend(judgments)
         return results, every, reports
     finally:
-        for backend in {id(b): b for b in [*backends.values(), judge_backend]}.values():
-            await backend.aclose()
+        await plan.aclose()
 
 
-def run_duel_sync(*args: Any, **kwargs: Any) -> tuple[list[PairResult], list[Judgment], list[AnswerReport]]:
-    return asyncio.run(run_duel(*args, **kwargs))
+def read_model_answers(path: str | os.PathLike[str]) -> tuple[str, dict[str, str]]:
+    """(model, question_id -> first-turn answer) of a model_answer file that holds one model's answers."""
+    from serving.answers import iter_answers
+
+    models: set[str] = set()
+    answers: dict[str, str] = {}
+    for rec in iter_answers(path):
+        models.add(rec.model_id)
+        answers[rec.question_id] = rec.turns[0]
+    if not answers:
+        raise DuelError(f"{path}: no answers in the file")
+    if len(models) != 1 or "" in models:
+        raise DuelError(f"{path}: expected the answers of one model (one model_id), found "
+                        f"{sorted(m or '(none)' for m in models)}")
+    return models.pop(), answers
+
+
+@dataclass(frozen=True)
+class FileJudging:
+    """Two answer files, checked and paired with the prompts, ready for :func:`judge_files`."""
+
+    model_a: str
+    model_b: str
+    tasks: list[PairTask]
+    judge: Backend
+
+
+def plan_file_judging(judge_spec: ModelSpec, answers_a: str | os.PathLike[str], answers_b: str | os.PathLike[str],
+                      prompts: Sequence[Prompt], *, limit: int | None = None) -> FileJudging:
+    """What `codearena judge` judges: every selected prompt both files answer; the judge checked usable
+    before anything is written (a judge without its key would turn every task into an error)."""
+    from serving.backends import make_backend
+
+    model_a, by_a = read_model_answers(answers_a)
+    model_b, by_b = read_model_answers(answers_b)
+    if model_a == model_b:
+        raise DuelError(f"{answers_a} and {answers_b} are both answers of {model_a!r}")
+    tasks = pair_tasks(prompts, model_a, by_a, model_b, by_b)[:limit]
+    if not tasks:
+        raise DuelError(f"no question is answered in both {answers_a} and {answers_b} among the selected "
+                        f"prompts ({len(prompts)}); are these answers to the prompts given?")
+    backend = make_backend(judge_spec)
+    ok, reason = backend.availability()
+    if not ok:
+        raise DuelError(f"judge {judge_spec.name!r} is not usable: {reason}")
+    return FileJudging(model_a, model_b, tasks, backend)
+
+
+async def judge_files(plan: FileJudging, *, store: DuelStore | None, judge_max_tokens: int | None = None,
+                      progress: bool = True) -> tuple[PairResult, list[Judgment]]:
+    """Judge a :func:`plan_file_judging`; each verdict stored as it comes when ``store`` is given."""
+    try:
+        judgments, _ = await judge_tasks(plan.judge, plan.tasks, store=store,
+                                         settings=judge_settings(plan.judge.spec, judge_max_tokens),
+                                         progress=progress)
+    finally:
+        await plan.judge.aclose()
+    return pair_result(plan.model_a, plan.model_b, judgments), judgments

@@ -46,6 +46,7 @@ class GenerateReport:
     tokens: int = 0  # completion tokens, where the backend reports them
     seconds: float = 0.0  # wall time of this run's generation
     failures: list[tuple[str, str]] = field(default_factory=list)  # (prompt id, cause)
+    answers: dict[str, str] = field(default_factory=dict)  # prompt id -> first turn, of this run's answers
 
     @property
     def tokens_per_s(self) -> float:
@@ -128,6 +129,7 @@ async def agenerate(backend: Backend, prompts: Sequence[PromptLike], out: str | 
                              "timing": timing_dicts},
                 }], replace=True)
             report.generated += 1
+            report.answers[result.prompt_id] = result.turns[0]
             report.tokens += sum(n or 0 for n in lens)
             report.seconds = time.perf_counter() - start
             bar.set_postfix_str(f"{report.tokens_per_s:.1f} tok/s")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from codearena.commands._common import (
     add_db,
@@ -14,11 +12,15 @@ from codearena.commands._common import (
     check_output_folder,
     db_path,
 )
+from codearena.commands._judging import (
+    check_positive,
+    print_answers,
+    print_results,
+    report_errors,
+    report_nothing_stored,
+    stored_count,
+)
 from codearena.commands.prompts import add_prompt_filters
-
-if TYPE_CHECKING:
-    from serving.duel import AnswerReport, PairResult
-    from serving.judge import Judgment
 
 DEFAULT_JUDGE = "qwen2.5-coder-0.5b"
 
@@ -68,9 +70,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
     from pathlib import Path
 
-    from serving.duel import check_usable, duel_pairs, run_duel_sync, write_judgments
+    from serving.duel import duel_pairs, plan_duel, run_duel, write_judgments
     from serving.models import get_model, load_models
     from serving.prompts import load_prompts
     from votes.store import VoteStore
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     duel_pairs(args.model_names, args.baseline)
     for name in [*args.model_names, *([args.baseline] if args.baseline else []), args.judge]:
         get_model(specs, name)
-    _check_positive(args, ("limit", "max_tokens", "judge_max_tokens"))
+    check_positive(args, ("limit", "max_tokens", "judge_max_tokens"))
     check_output_folder(args.answers_dir, "--answers-dir")
     if args.out:
         check_output_file(args.out, "--out")
@@ -91,86 +94,24 @@ def run(args: argparse.Namespace) -> int:
 
         raise ValueError(no_match_message(args.prompts, args.category, args.levels))
     db = db_path(args)
-    # Unusable models (no API key, no server) stop the duel here, before the store is created; answers
-    # already in an existing store count as cached, so that store is read (never created) for the check.
-    existing = VoteStore(db) if Path(db).is_file() else None
-    try:
-        check_usable(specs, args.model_names, prompts, judge=args.judge, answers_dir=args.answers_dir,
-                     store=existing, baseline=args.baseline)
-    finally:
-        if existing is not None:
-            existing.close()
+    # One store, opened once: an existing one now (its answers count as cached, so a re-run needs no key for
+    # those models); a new one only once the plan holds, so unusable models stop the duel before it exists.
+    store = VoteStore(db) if Path(db).is_file() else None
+    plan = plan_duel(specs, args.model_names, prompts, judge=args.judge, answers_dir=args.answers_dir,
+                     store=store, baseline=args.baseline)
     if args.judge in args.model_names or args.judge == args.baseline:
         print(f"note: {args.judge} judges its own answers; LLM judges tend to favour themselves",
               file=sys.stderr)
-    store = VoteStore(db)
-    results, judgments, reports = run_duel_sync(
-        specs, args.model_names, prompts, judge=args.judge, store=store, answers_dir=args.answers_dir,
-        baseline=args.baseline, max_tokens=args.max_tokens, judge_max_tokens=args.judge_max_tokens,
-        progress=not args.quiet)
+    if store is None:
+        store = VoteStore(db)
+    results, judgments, reports = asyncio.run(run_duel(
+        plan, prompts, store=store, answers_dir=args.answers_dir, max_tokens=args.max_tokens,
+        judge_max_tokens=args.judge_max_tokens, progress=not args.quiet))
     if args.out:
         write_judgments(args.out, judgments)
-    _print_answers(reports)
+    print_answers(reports)
     stored = stored_count(judgments)
     print_results(results, args.judge, db=str(store.path) if stored else None)
     if not stored:
         return report_nothing_stored(judgments)
     return report_errors(judgments)
-
-
-def _check_positive(args: argparse.Namespace, names: Sequence[str]) -> None:
-    for name in names:
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-
-
-def _print_answers(reports: Sequence[AnswerReport]) -> None:
-    for r in reports:
-        line = f"answers {r.model}: {r.cached} cached, {r.generated} generated"
-        if r.failures:
-            line += f", {len(r.failures)} failed (first: {r.failures[0][0]}: {r.failures[0][1]})"
-        print(line)
-
-
-def print_results(results: Sequence[PairResult], judge: str, *, db: str | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=max(Console().width, 110))
-    for r in results:
-        table = Table(title=f"{r.model_a} vs {r.model_b}, judged by {judge}")
-        for col in ("category", "n", f"{r.model_a} wins", "ties", f"{r.model_b} wins", "errors",
-                    f"score {r.model_a}"):
-            table.add_column(col, justify="left" if col == "category" else "right")
-        rows = [("all", r.overall), *r.by_category.items()] if len(r.by_category) > 1 else [("all", r.overall)]
-        for name, s in rows:
-            score = "-" if s.score is None else f"{s.score:.3f}"
-            table.add_row(name, str(s.n), str(s.wins), str(s.ties), str(s.losses), str(s.errors), score)
-        console.print(table)
-    if db:
-        print(f"battles stored in {db} with source judge:{judge}")
-
-
-def stored_count(judgments: Sequence[Judgment]) -> int:
-    """Judgments that are (or already were) battles in the store: those with a verdict."""
-    return sum(1 for j in judgments if not j.error)
-
-
-def report_nothing_stored(judgments: Sequence[Judgment]) -> int:
-    """A run that stored no battle failed, whatever the reason (every answer or every verdict failed)."""
-    why = (f"all {len(judgments)} judgments have no verdict" if judgments
-           else "no question has answers from both models (see the failed answers above)")
-    print(f"error: no battle stored: {why}", file=sys.stderr)
-    report_errors(judgments)
-    return 1
-
-
-def report_errors(judgments: Sequence[Judgment]) -> int:
-    errors = [j for j in judgments if j.error]
-    if not errors:
-        return 0
-    print(f"error: {len(errors)} of {len(judgments)} judgments have no verdict (recorded as errors, not ties); "
-          f"first: question {errors[0].question_id} ({errors[0].model_a} vs {errors[0].model_b}): "
-          f"{errors[0].error}", file=sys.stderr)
-    return 1

@@ -6,6 +6,13 @@ import argparse
 from pathlib import Path
 
 from codearena.commands._common import add_db, db_path
+from codearena.commands._judging import (
+    check_positive,
+    print_results,
+    report_errors,
+    report_nothing_stored,
+    stored_count,
+)
 from codearena.commands.duel import DEFAULT_JUDGE, add_judge_options
 from codearena.commands.prompts import add_prompt_filters
 
@@ -41,83 +48,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="write the judgments file only; store no battles (and reuse no stored verdicts)")
 
 
-def _model_of(path: str) -> tuple[str, dict[str, str]]:
-    from serving.answers import iter_answers
-
-    models: set[str] = set()
-    answers: dict[str, str] = {}
-    for rec in iter_answers(path):
-        models.add(rec.model_id)
-        answers[rec.question_id] = rec.turns[0]
-    if not answers:
-        raise ValueError(f"{path}: no answers in the file")
-    if len(models) != 1 or "" in models:
-        raise ValueError(f"{path}: expected the answers of one model (one model_id), found "
-                         f"{sorted(m or '(none)' for m in models)}")
-    return models.pop(), answers
-
-
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from codearena.commands.duel import (
-        _check_positive,
-        print_results,
-        report_errors,
-        report_nothing_stored,
-        stored_count,
-    )
-    from serving.backends import make_backend
-    from serving.duel import judge_settings, judge_tasks, pair_result, pair_tasks, write_judgments
+    from serving.duel import judge_files, plan_file_judging, write_judgments
     from serving.models import get_model, load_models
     from serving.prompts import load_prompts
     from votes.store import VoteStore
 
-    specs = load_models(args.models)
-    judge_spec = get_model(specs, args.judge)
-    _check_positive(args, ("limit", "judge_max_tokens"))
-    model_a, answers_a = _model_of(args.answers_a)
-    model_b, answers_b = _model_of(args.answers_b)
-    if model_a == model_b:
-        raise ValueError(f"{args.answers_a} and {args.answers_b} are both answers of {model_a!r}")
-    prompts = load_prompts(args.prompts, category=args.category, language=args.language,
-                           difficulty=args.difficulty, seed=args.seed, levels=args.levels)
-    tasks = pair_tasks(prompts, model_a, answers_a, model_b, answers_b)
-    if args.limit is not None:
-        tasks = tasks[:args.limit]
-    if not tasks:
-        raise ValueError(f"no question is answered in both {args.answers_a} and {args.answers_b} among the "
-                         f"selected prompts ({len(prompts)}); are these answers to --prompts {args.prompts or 'builtin'}?")
-    out = Path(args.out) if args.out else (
-        Path(args.answers_a).parent / f"judgment-{model_a}-vs-{model_b}-by-{args.judge}.jsonl".replace("/", "__"))
-    if not out.parent.is_dir():
-        raise ValueError(f"output folder {out.parent} does not exist")
+    judge_spec = get_model(load_models(args.models), args.judge)
+    check_positive(args, ("limit", "judge_max_tokens"))
     if args.no_store and args.db:
         raise ValueError("--no-store and --db contradict each other: drop one")
-    backend = make_backend(judge_spec)
-    # A judge without its API key or server would turn every task into an error: refuse before the store
-    # is created or anything is written.
-    ok, reason = backend.availability()
-    if not ok:
-        raise ValueError(f"judge {judge_spec.name!r} is not usable: {reason}")
-    # The store the --db help promises (as duel uses it), unless asked not to store.
+    prompts = load_prompts(args.prompts, category=args.category, language=args.language,
+                           difficulty=args.difficulty, seed=args.seed, levels=args.levels)
+    plan = plan_file_judging(judge_spec, args.answers_a, args.answers_b, prompts, limit=args.limit)
+    out = Path(args.out) if args.out else Path(args.answers_a).parent / (
+        f"judgment-{plan.model_a}-vs-{plan.model_b}-by-{args.judge}.jsonl".replace("/", "__"))
+    if not out.parent.is_dir():
+        raise ValueError(f"output folder {out.parent} does not exist")
+    # The store the --db help promises (as duel uses it), unless asked not to store; opened only now that
+    # everything is checked.
     store = None if args.no_store else VoteStore(db_path(args))
-
-    async def main() -> list:
-        try:
-            judgments, _ = await judge_tasks(backend, tasks, store=store,
-                                             settings=judge_settings(judge_spec, args.judge_max_tokens),
-                                             progress=not args.quiet)
-            return judgments
-        finally:
-            await backend.aclose()
-
-    judgments = asyncio.run(main())
+    result, judgments = asyncio.run(judge_files(plan, store=store, judge_max_tokens=args.judge_max_tokens,
+                                                progress=not args.quiet))
     write_judgments(out, judgments)
     print(f"{len(judgments)} judgments written to {out}")
     stored = stored_count(judgments) if store is not None else 0
-    print_results([pair_result(model_a, model_b, judgments)], args.judge,
-                  db=str(store.path) if stored else None)
+    print_results([result], args.judge, db=str(store.path) if stored else None)
     if store is not None and not stored:
         return report_nothing_stored(judgments)
     return report_errors(judgments)
