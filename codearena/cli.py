@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("duel", "duel"),
     ("import", "import_"),
     ("rate", "rate"),
+    ("audit", "audit"),
     ("validate", "validate"),
     ("export", "export"),
 )

@@ -159,6 +159,13 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
         raise ValueError("style control is fitted with half ties; drop --ties davidson or --style-control")
     if len(battles) == 0:
         raise ValueError("no battles to rate")
+    auto_notes: list[str] = []
+    if cluster_by == "auto":  # the CLI's default: prompt clusters when the votes carry prompt ids
+        cluster_by = cluster.default_cluster(battles)
+        if cluster_by != "none" and ci == "analytic" and ties == "davidson" and not style_control:
+            cluster_by = "none"
+            auto_notes.append("Davidson's analytic CIs treat votes as independent; --bootstrap N clusters "
+                              "them by prompt")
     cluster_by = None if cluster_by in (None, "none") else cluster_by
     groups_all = None
     if cluster_by is not None:
@@ -167,7 +174,7 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
             raise ValueError("clustered analytic intervals are for half ties; with --ties davidson cluster the "
                              "bootstrap (--bootstrap N)")
 
-    notes: list[str] = []
+    notes: list[str] = auto_notes
     enc = encode(battles)
     counts = tallies(enc)
     low = counts.battles < min_battles

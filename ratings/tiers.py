@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ratings.bootstrap import CI_LEVEL
+from ratings.bt import ELO_SCALE
 
 DEFAULT_DRAWS = 20_000
 
@@ -165,3 +167,31 @@ def _normal_quantile(p: float) -> float:
     from statistics import NormalDist
 
     return float(NormalDist().inv_cdf(p)) if 0 < p < 1 else math.nan
+
+
+def leaderboard_tiers(res: Any, *, level: float = CI_LEVEL, seed: int = 0) -> TierReport | None:
+    """Tiers of a :class:`ratings.leaderboard.RatingResult` from its own uncertainty (bootstrap rounds, else
+    the analytic covariance); None when it has none (``ci="none"``) or its comparison graph is not connected
+    (models of two components cannot be told apart at all)."""
+    if len(res.components) > 1:
+        return None
+    models = list(res.models)
+    rating = res.table.set_index("model").loc[models, "rating"].to_numpy(dtype=float)
+    if res.samples is not None:
+        samples = res.samples[models].to_numpy(dtype=float)
+        return tiers(models, rating, samples=samples, n_votes=res.n_battles, level=level, seed=seed)
+    if res.cov is not None and np.isfinite(res.cov).all():
+        return tiers(models, rating, cov=np.asarray(res.cov) * ELO_SCALE ** 2, n_votes=res.n_battles, level=level,
+                     seed=seed)
+    return None
+
+
+def with_tiers(res: Any, report: TierReport | None) -> pd.DataFrame:
+    """The leaderboard table with rank_low, rank_high and tier beside rank (unchanged when no report)."""
+    if report is None:
+        return res.table
+    extra = report.table.set_index("model")[["rank_low", "rank_high", "tier"]]
+    table = res.table.join(extra, on="model")
+    cols = list(res.table.columns)
+    at = cols.index("rank_ub") + 1 if "rank_ub" in cols else len(cols)
+    return table[[*cols[:at], "rank_low", "rank_high", "tier", *cols[at:]]]

@@ -43,7 +43,9 @@ def test_ratings_json_records_method_votes_date_and_ci(store: Path, tmp_path: Pa
     assert main(["export", "ratings", "--db", str(store), "--out", str(out), "--bootstrap", "20"]) == 0
     data = json.loads(out.read_text())
     assert data["method"] == "bt-half-ties"
-    assert data["ci_method"].startswith("bootstrap") and data["votes"] == 64
+    # votes share prompts here: the bootstrap resamples whole prompts (rate's default --cluster auto)
+    assert data["ci_method"].startswith("cluster-bootstrap") and "by prompt" in data["ci_method"]
+    assert data["votes"] == 64
     assert data["date"][:4].isdigit() and data["source"] == "human"
     assert [r["model"] for r in data["leaderboard"]] and {"rating", "ci_low", "rank_ub"} <= set(data["leaderboard"][0])
 
@@ -180,7 +182,7 @@ def test_export_ratings_reproduces_rate(store: Path, tmp_path: Path, capsys: pyt
     assert next(r for r in data["leaderboard"] if r["model"] == "qwen")["rating"] == pytest.approx(1200)
     assert data["settings"] == {"ties": "davidson", "bootstrap": 30, "seed": 4, "ci": "bootstrap",
                                 "anchor": {"model": "qwen", "rating": 1200.0}, "min_battles": 5, "prior": 2.0,
-                                "include_named": False, "include_flagged": False}
+                                "cluster_by": "auto", "include_named": False, "include_flagged": False}
 
 
 @pytest.mark.parametrize("name,reader", [("lb.csv", "csv"), ("lb.md", "md"), ("lb.json", "json")])

@@ -136,6 +136,8 @@ def _load(src: str, args: argparse.Namespace):
 
 
 def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
+    from dataclasses import asdict
+
     from codearena.commands.rate import rating_settings
     from ratings.export import ratings_meta, write_leaderboard
     from ratings.groups import check_anchor
@@ -147,6 +149,7 @@ def _ratings(src: str, args: argparse.Namespace, fmt: str, out: Path) -> None:
     res = rate(loaded.battles, **settings)
     recorded = {**settings, "anchor": None if args.anchor is None else {"model": args.anchor[0],
                                                                          "rating": args.anchor[1]},
+                **({"style": asdict(settings["style"])} if "style" in settings else {}),
                 "include_named": args.include_named, "include_flagged": args.include_flagged}
     meta = ratings_meta(method=res.method, ci_method=res.ci_method, n_votes=res.n_battles,
                         source=loaded.source_filter, models=len(res.models), notes=[*loaded.notes, *res.notes],

@@ -67,6 +67,22 @@ def add_rating_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prior", type=float, default=1.0, metavar="P",
                         help="virtual tied battles per compared pair, used only when a model never lost or "
                         "never won (default 1)")
+    parser.add_argument("--cluster", choices=["auto", "prompt", "voter", "none"], default="auto",
+                        help="votes that share a prompt (or a voter) are not independent: cluster-robust "
+                        "CIs (clustered sandwich, or whole clusters resampled by --bootstrap). auto (default): "
+                        "prompt when the votes carry prompt ids, else none; under 20 clusters it falls back "
+                        "and says so")
+    parser.add_argument("--style-features", default=None, metavar="F,F",
+                        help="with --style-control: the style features to control for (default: all; "
+                        "length, headers, lists, bold, code_blocks, code_lines)")
+    parser.add_argument("--style-reg", type=float, default=None, metavar="R",
+                        help="with --style-control: L2 penalty on the style coefficients (LMArena: 1.0; "
+                        "default 0, the unpenalised fit)")
+    parser.add_argument("--style-reweight", choices=["none", "pair"], default=None,
+                        help="with --style-control: pair weights each battle 1/max(n_pair, 50), as LMArena")
+    parser.add_argument("--lmarena-style", action="store_true",
+                        help="--style-control at LMArena's published settings (their 4 features, reg 1.0, "
+                        "pair reweighting); implies --style-control")
 
 
 def rating_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -77,8 +93,56 @@ def rating_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("--bootstrap must be >= 0")
     check_settings(bootstrap=args.bootstrap, seed=args.seed, anchor=args.anchor, prior=args.prior,
                    min_battles=args.min_battles)
-    return dict(ties=args.ties, bootstrap=args.bootstrap, seed=args.seed, anchor=args.anchor, ci=args.ci,
-                min_battles=args.min_battles, prior=args.prior)
+    out = dict(ties=args.ties, bootstrap=args.bootstrap, seed=args.seed, anchor=args.anchor, ci=args.ci,
+               min_battles=args.min_battles, prior=args.prior, cluster_by=args.cluster)
+    style = style_options(args)
+    if style is not None:
+        out["style"] = style
+    return out
+
+
+def style_options(args: argparse.Namespace) -> Any:
+    """--style-* / --lmarena-style as ratings.style.StyleOptions (None: the default fit)."""
+    from dataclasses import replace
+
+    from ratings.style import LMARENA_STYLE, StyleOptions
+
+    asked = (args.style_features, args.style_reg, args.style_reweight)
+    if not args.lmarena_style and all(v is None for v in asked):
+        return None
+    if not (getattr(args, "style_control", False) or args.lmarena_style):
+        raise ValueError("--style-features/--style-reg/--style-reweight apply with --style-control")
+    base = LMARENA_STYLE if args.lmarena_style else StyleOptions()
+    changes: dict[str, Any] = {}
+    if args.style_features is not None:
+        changes["features"] = tuple(f.strip() for f in args.style_features.split(",") if f.strip())
+    if args.style_reg is not None:
+        changes["reg"] = args.style_reg
+    if args.style_reweight is not None:
+        changes["reweight"] = args.style_reweight
+    return replace(base, **changes)
+
+
+def add_audit_options(parser: Any) -> None:
+    """The integrity rules' options, shared by `audit` and `rate --apply-audit`."""
+    parser.add_argument("--cap-per-voter", type=int, default=None, metavar="K",
+                        help="count at most K votes per voter per day (FastChat's limit_user_votes; default: "
+                        "no cap)")
+    parser.add_argument("--cap-per", choices=["day", "all"], default="day", help="the cap's period (default day)")
+    parser.add_argument("--alpha", type=float, default=0.05, metavar="A",
+                        help="family-wise level of the anomalous-voter test (default 0.05)")
+    parser.add_argument("--no-anomalous", action="store_true", help="do not test voters")
+    parser.add_argument("--dedup-factor", type=float, default=10.0, metavar="F",
+                        help="cap prompts asked more than F x the median prompt's battles (default 10)")
+    parser.add_argument("--no-dedup", action="store_true", help="do not cap repeated prompts")
+
+
+def audit_options(args: argparse.Namespace) -> Any:
+    from ratings.audit import AuditOptions
+
+    return AuditOptions(cap_per_voter=args.cap_per_voter, cap_per=args.cap_per,
+                        anomalous_alpha=None if args.no_anomalous else args.alpha,
+                        dedup_factor=None if args.no_dedup else args.dedup_factor, seed=getattr(args, "seed", 0))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +161,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--online-elo", action="store_true",
                         help="add an online Elo column (K=4, battle order) for comparison")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format")
+    add_audit_options(parser.add_argument_group(
+        "audit", "with --apply-audit, rate without the votes these rules flag (`codearena audit` shows them)"))
+    parser.add_argument("--apply-audit", action="store_true",
+                        help="leave out the votes the audit rules flag (per-voter cap, anomalous voters, "
+                        "repeated prompts); the output says how many each rule removed")
     parser.add_argument("--plot", default=None, metavar="FILE.html",
                         help="write ratings-with-CI, win-fraction and battle-count plots (needs plotly)")
 
@@ -105,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     from ratings.groups import rate_groups
     from ratings.source import load_battles
 
-    kwargs = {**rating_settings(args), "style_control": args.style_control}
+    kwargs = {**rating_settings(args), "style_control": args.style_control or args.lmarena_style}
+    audit_opts = audit_options(args) if args.apply_audit else None
     if args.plot and not args.plot.lower().endswith((".html", ".htm")):
         raise ValueError(f"--plot {args.plot}: expected an .html file name")
     if args.plot and args.by:
@@ -118,13 +188,25 @@ def run(args: argparse.Namespace) -> int:
     if loaded.dropped_flagged:
         notes.append(f"{loaded.dropped_flagged} vote(s) flagged identity_leak left out "
                      "(--include-flagged to keep them)")
+    battles = loaded.battles
+    if audit_opts is not None:
+        from ratings.audit import apply_rules
+
+        applied, _ = apply_rules(battles, audit_opts)
+        battles = applied.battles
+        notes += [f"audit: {r.rule} removed {r.removed} vote(s)" for r in applied.removed.itertuples()]
     try:
-        grouped = rate_groups(loaded.battles, args.by, online_elo=args.online_elo, **kwargs)
+        grouped = rate_groups(battles, args.by, online_elo=args.online_elo, **kwargs)
     except ValueError as exc:
         if str(exc).startswith("--by "):
             raise ValueError(f"{args.source_path}: {exc}") from None
         raise
     notes += grouped.notes + grouped.errors
+    from ratings.tiers import leaderboard_tiers, with_tiers
+
+    for _, res in grouped.results:
+        # Tiers instead of implying 1..N: models a simultaneous 95% test cannot tell apart share a tier.
+        res.table = with_tiers(res, leaderboard_tiers(res, seed=args.seed))
     if args.plot:
         from ratings.plots import write_html
 
@@ -169,7 +251,20 @@ def _rows(name: str | None, res: RatingResult, latency: dict[str, dict[str, Any]
         r.update({"method": res.method, "ci_method": res.ci_method})
         if res.nu is not None:
             r["nu"] = res.nu
+        if res.style is not None:
+            r["style_coefficients"] = _records(res.style)
+        if res.clustering is not None:
+            r["cluster_by"] = res.clustering.by
+            r["clusters"] = res.clustering.n_clusters
+            effect = res.clustering.design_effect.set_index("model")["design_effect"]
+            if r["model"] in effect.index:
+                r["design_effect"] = _num(effect.loc[r["model"]])
     return rows
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    return [{k: (_num(v) if isinstance(v, float) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in df.to_dict(orient="records")]
 
 
 def _extras(name: str | None, res: RatingResult) -> list[str]:
@@ -178,6 +273,13 @@ def _extras(name: str | None, res: RatingResult) -> list[str]:
     if res.nu is not None:
         out.append(f"{head}Davidson tie parameter nu = {res.nu:.4f} (equal models tie with p = "
                    f"{res.nu / (2 + res.nu):.3f})")
+    if res.clustering is not None:
+        c = res.clustering
+        effect = c.design_effect["design_effect"]
+        out.append(f"{head}CIs clustered by {c.by} ({c.n_clusters} clusters, {c.method}"
+                   f"{'' if c.trustworthy else ', too few clusters to trust the bootstrap'}): design effect "
+                   f"{effect.min():.2f}-{effect.max():.2f} (clustered / independent CI width; --cluster none to "
+                   "treat votes as independent)")
     if res.style is not None:
         coefs = ", ".join(f"{r.feature} {r.coef:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
                           for r in res.style.itertuples())
