@@ -22,13 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is a dev dependency (pip install -e .[dev])")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from codearena.cli import main  # noqa: E402
-from votes.importers import FORMATS  # noqa: E402
+from codearena.cli import main
+from votes.importers import FORMATS
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = float(os.environ.get("CODEARENA_FUZZ_SECONDS", "3"))
