@@ -51,7 +51,7 @@ class RunSettings:
         if not isinstance(self.max_runs_per_side, int) or self.max_runs_per_side < 1:
             raise ValueError(f"max_runs_per_side must be at least 1, got {self.max_runs_per_side!r}")
         if not isinstance(self.runs_per_minute, int) or self.runs_per_minute < 0:
-            raise ValueError(f"runs_per_minute must be >= 0 (0 = unlimited), got {self.runs_per_minute!r}")
+            raise ValueError(f"--runs-per-minute must be >= 0 (0 = unlimited), got {self.runs_per_minute!r}")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class ServeOptions:
     run_enabled: bool = True  # --no-run turns the Run buttons off
     run_concurrency: int | None = None  # --run-concurrency: runs at once (None: half the cores)
     run_queue: int = 32  # --run-queue: runs waiting for a slot, past which a press is answered "busy"
+    runs_per_minute: int = 30  # --runs-per-minute: Run presses per client address (0 = unlimited)
 
 
 def make_arena(opts: ServeOptions) -> Arena:
@@ -46,6 +47,8 @@ def make_arena(opts: ServeOptions) -> Arena:
     if opts.port < 0 or opts.port > 65535:
         raise ValueError(f"--port {opts.port}: not a TCP port")
     parse_trusted_proxies(opts.trusted_proxies)
+    runs = RunSettings(enabled=opts.run_enabled, concurrency=opts.run_concurrency, queue_size=opts.run_queue,
+                       runs_per_minute=opts.runs_per_minute)
     # Before the models load (which can take a while): a busy port is the commonest reason serve cannot start.
     check_port_free(opts.host, opts.port)
     if opts.concurrency < 1:
@@ -58,7 +61,7 @@ def make_arena(opts: ServeOptions) -> Arena:
         limits=RateLimits(votes_per_minute=opts.votes_per_minute, battles_per_minute=opts.battles_per_minute),
         leaderboard_refresh_s=opts.leaderboard_refresh_s,
         input_limits=InputLimits(max_prompt_chars=opts.max_prompt_chars, max_turns=opts.max_turns),
-        runs=RunSettings(enabled=opts.run_enabled, concurrency=opts.run_concurrency, queue_size=opts.run_queue),
+        runs=runs,
     )
     if not config.prompts:
         raise ValueError(f"--prompts {opts.prompts}: no prompts loaded")

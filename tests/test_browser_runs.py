@@ -129,3 +129,29 @@ def test_an_html_answer_renders_in_a_sandboxed_frame_without_network(browser_pag
             (battle,) = list(VoteStore(arena.store.path).iter_battles())
             (run,) = battle.runs
             assert run.side == "model_a" and run.run.status == "rendered" and "the script ran" in run.run.code
+
+
+def test_a_hostile_program_output_shows_as_text(browser_page, tmp_path):  # noqa: F811
+    require_runner("python")
+    page = browser_page
+    with elsewhere() as (other, requested):
+        # The output tries to close the panel's fence, then be HTML and Markdown (an image that calls home).
+        program = ("print('````')\nprint('```')\n"
+                   f"print('<img src=\"{other}/pixel.gif\"><b id=\"bold\">bold</b>')\n"
+                   f"print('![x]({other}/md.gif)')\nprint('$$x^2$$')\n")
+        answer = f"```python\n{program}```\n"
+        toml, questions = write_code_battle(tmp_path, {MODELS[0]: answer, MODELS[1]: answer})
+        with running_arena(tmp_path, toml, questions) as (arena, url):
+            arena.runs.wait_probed()
+            page.goto(url)
+            page.locator("#prompt-input textarea").fill(PROMPT)
+            page.locator("#send").click()
+            page.locator("#run-a:not([disabled])").wait_for()
+            page.locator("#run-a").click()
+            panel = page.locator("#run-output-a")
+            panel.locator("text=exit code 0").wait_for()
+            page.wait_for_timeout(500)
+            text = panel.inner_text()
+            assert "<img src=" in text and "<b id=\"bold\">bold</b>" in text and "![x](" in text and "$$x^2$$" in text
+            assert panel.locator("img, b#bold, .katex").count() == 0
+            assert requested == []

@@ -272,3 +272,16 @@ def test_html_answers_are_served_as_sandboxed_pages(tmp_path) -> None:
         (battle,) = list(VoteStore(arena.store.path).iter_battles())
         (run,) = battle.runs
         assert run.run.status == "rendered" and run.run.language == "html" and "<h1 id='t'>" in run.run.code
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--run-concurrency", "0", "--run-concurrency must be a whole number of at least 1"),
+    ("--run-queue", "-1", "--run-queue must be a whole number of at least 0"),
+    ("--runs-per-minute", "-5", "--runs-per-minute must be >= 0"),
+])
+def test_bad_run_options_are_one_error_line_and_exit_2(option, value, message, capsys) -> None:
+    from codearena.cli import main
+
+    assert main(["serve", option, value, "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err

@@ -55,6 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     runs.add_argument("--run-queue", type=int, default=32, metavar="N",
                       help="runs that may wait for a free slot; past it a Run press is answered 'busy' "
                       "(default 32)")
+    runs.add_argument("--runs-per-minute", type=int, default=30, metavar="N",
+                      help="Run presses per client address per minute (0 = unlimited; default 30)")
     runs.add_argument("--no-run", action="store_true", help="no Run buttons: answers are shown, never run")
 
 
@@ -67,5 +69,5 @@ def run(args: argparse.Namespace) -> int:
         battles_per_minute=args.battles_per_minute, leaderboard_refresh_s=args.leaderboard_refresh,
         concurrency=args.concurrency, trusted_proxies=args.trusted_proxy, max_prompt_chars=args.max_prompt_chars,
         max_turns=args.max_turns, run_enabled=not args.no_run, run_concurrency=args.run_concurrency,
-        run_queue=args.run_queue,
+        run_queue=args.run_queue, runs_per_minute=args.runs_per_minute,
     ))
