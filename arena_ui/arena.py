@@ -13,6 +13,7 @@ from arena_ui.battle import BattleRegistry, BattleSession, Phase, PromptInfo, Vo
 from arena_ui.downloads import DataFiles, DownloadCache
 from arena_ui.leaderboard_cache import LeaderboardCache
 from arena_ui.ratelimit import RateLimited, RateLimits, SlidingWindowLimiter
+from arena_ui.runs import OFF as RUNS_OFF
 from arena_ui.runs import NothingToRun, RunService, RunSettings, SideView
 from arena_ui.sampling import PairSampler
 from arena_ui.streams import PairSnapshot, stream_pair
@@ -244,9 +245,8 @@ class Arena:
         """Run one side's latest answer ("model_a"/"model_b") through the arena's run queue, sandboxed, and
         keep the run with the battle. Refused as a vote is: no live battle of this session, answers not
         complete, already voted; and when nothing can run, the client is over its limit or the queue is full."""
-        available = self.runs.availability()
-        if not available.usable:
-            raise ArenaError(available.reason)
+        if not self.config.runs.enabled:
+            raise ArenaError(RUNS_OFF)
         try:
             self.run_limiter.check(host, "runs")
             ticket = self.registry.start_run(token, session, side,

@@ -138,13 +138,17 @@ class RunService:
         return extract_code(answer, language_hint=language, runnable=self.availability().languages)
 
     def runnable(self, extraction: Extraction) -> str | None:
-        """None when the button may run this extraction; else why not."""
+        """None when the button may run (or, for an HTML page, show) this extraction; else why not."""
+        if not self.settings.enabled:
+            return OFF
+        if extraction.kind == "none":
+            return f"nothing to run: {extraction.reason}"
+        if extraction.kind == "html":
+            return None  # rendered by the voter's browser, in its sandboxed frame: no server sandbox needed
         a = self.availability()
         if not a.usable:
             return a.reason
-        if extraction.kind == "none":
-            return f"nothing to run: {extraction.reason}"
-        if extraction.kind == "code" and a.languages is not None and extraction.language not in a.languages:
+        if a.languages is not None and extraction.language not in a.languages:
             return f"nothing to run here: {language_name(extraction.language)} has no runner on this arena"
         return None
 
@@ -190,7 +194,7 @@ class RunService:
             key = self.pages.put(latest.run.code) if latest.run.status == "rendered" else None
             again = label if latest.run.status == "rendered" else "Run again"
             return SideView(can_run, again, run_markdown(latest, note=note), key)
-        if not self.availability().usable:
+        if extraction.kind == "code" and not self.availability().usable:
             return SideView(False, label, self.availability().reason)
         return SideView(can_run, label, idle_markdown(extraction, self.availability().languages,
                                                       self.settings.limits))

@@ -24,7 +24,7 @@ from arena_ui.runs import RunSettings
 from serving.execution import list_runners, sandbox_status
 from serving.models import load_models
 from serving.prompts import load_prompts
-from tests.sandbox_helpers import require_runner, require_sandbox
+from tests.sandbox_helpers import require_runner
 from tests.test_ui_app import running_arena
 from votes import VoteStore
 from votes.runs import BattleRun, CodeRun
@@ -240,6 +240,21 @@ def test_runs_off_with_no_run_and_where_the_sandbox_cannot_run(tmp_path, monkeyp
         assert arena.runs.wait_probed()
         asyncio.run(refused(arena, "no sandbox"))
         assert "bwrap not found" in arena.runs.availability().reason
+        # an HTML answer is still shown: the voter's browser renders it, no server sandbox is needed
+        page = other / "page"
+        page.mkdir()
+        html_arena = _arena(page, {MODELS[0]: "```html\n<p>hi</p>\n```\n", MODELS[1]: ANSWER_B})
+        html_arena.runs.start()
+        assert html_arena.runs.wait_probed()
+
+        async def shown() -> None:
+            token = await _complete_battle(html_arena)
+            res = await html_arena.run_side(token=token, session="s1", host="h", side="model_a")
+            assert res.record.run.status == "rendered" and res.page_key
+            views = html_arena.side_views(token, "s1")
+            assert views is not None and "no sandbox" in views[1].markdown and not views[1].can_run
+
+        asyncio.run(shown())
     finally:
         monkeypatch.delenv("CODEARENA_BWRAP")
         sandbox_status(refresh=True)
@@ -247,7 +262,7 @@ def test_runs_off_with_no_run_and_where_the_sandbox_cannot_run(tmp_path, monkeyp
 
 
 def test_html_answers_are_served_as_sandboxed_pages(tmp_path) -> None:
-    require_sandbox()
+    # No server sandbox needed: the page runs in the voter's browser, in its sandboxed frame.
     page = "```html\n<h1 id='t'>Hi</h1>\n<script>document.getElementById('t').textContent = 'ran';</script>\n```\n"
     toml, questions = write_code_battle(tmp_path, {MODELS[0]: page, MODELS[1]: ANSWER_B}, language="html")
     with running_arena(tmp_path, toml, questions, votes_per_minute=0, battles_per_minute=0) as (arena, url):
