@@ -240,7 +240,6 @@ def _wire_panel(arena: Arena, panel: BattlePanel, model_inputs: list[Any] | None
                                               api_name=f"{prefix}new_battle", cancels=streaming)
     if panel.runs is not None:
         wire_run_panel(arena, panel.runs, panel.token, prefix, client=_client, turn_events=streaming,
-                       turn_triggers=[panel.send.click, panel.prompt.submit, panel.regenerate.click],
                        vote_events=vote_events, new_battle_event=new_battle_event)
 
 

@@ -68,26 +68,23 @@ def _updates(view: SideView | None) -> tuple[Any, Any, Any]:
 
 
 def wire_run_panel(arena: Arena, runs: RunPanel, token: gr.State, prefix: str, *, client: Callable[[Any], tuple[str, str]],
-                   turn_events: list[Any], turn_triggers: list[Any], vote_events: list[Any],
-                   new_battle_event: Any) -> None:
+                   turn_events: list[Any], vote_events: list[Any], new_battle_event: Any) -> None:
     """Wire the panel to a battle view: ``turn_events`` (send, submit, regenerate) refresh it when they end,
-    ``turn_triggers`` (their buttons' click/submit methods) turn the buttons off as a turn starts, a vote
-    refreshes it (the buttons go off, the outputs stay), a new battle clears it."""
+    a vote refreshes it (the buttons go off, the outputs stay), a new battle clears it.
+
+    Nothing turns the buttons off as a follow-up turn starts: a second event on the same click could end
+    after the turn's refresh and leave them off for good. A press while the answers stream is refused by
+    the server ("still being written") and says so in the panel."""
 
     def refresh(token_value: str | None, request: gr.Request) -> tuple[Any, ...]:
         views = arena.side_views(token_value, client(request)[1])
         return (*_updates(views[0] if views else None), *_updates(views[1] if views else None))
-
-    def lock() -> tuple[Any, ...]:
-        return (gr.update(interactive=False),) * 2
 
     def clear() -> tuple[Any, ...]:
         return (gr.update(interactive=False, value="Run"), "", "") * 2
 
     for event in [*turn_events, *vote_events]:
         event.then(refresh, [token], runs.components, api_name=False, concurrency_limit=None)
-    for trigger in turn_triggers:
-        trigger(lock, None, runs.buttons, api_name=False, concurrency_limit=None)
     new_battle_event.then(clear, None, runs.components, api_name=False, concurrency_limit=None)
 
     for i, (letter, side) in enumerate(SIDES):
