@@ -19,6 +19,7 @@ from arena_ui.arena import Arena, ArenaError
 from arena_ui.battle import Phase
 from arena_ui.leaderboard_cache import ALL_CATEGORIES, CATEGORY_RULE, LeaderboardSnapshot
 from arena_ui.render import safe_messages
+from arena_ui.run_panel import RunPanel, build_run_panel, wire_run_panel
 from arena_ui.streams import PairSnapshot
 from serving.prompts import filter_prompts
 
@@ -56,6 +57,7 @@ class BattlePanel:
     votes: list[gr.Button]
     new_battle: gr.Button
     regenerate: gr.Button
+    runs: RunPanel | None = None  # Run buttons and output panels (arena_ui.run_panel); None with --no-run
 
     @property
     def turn_outputs(self) -> list[Any]:
@@ -67,13 +69,14 @@ class BattlePanel:
         return [self.token, self.status, self.reveal, *self.votes, self.new_battle, self.regenerate]
 
 
-def _panel(mode: str, suffix: str) -> BattlePanel:
+def _panel(mode: str, suffix: str, arena: Arena | None = None) -> BattlePanel:
     token = gr.State(None)
     with gr.Row(equal_height=True):
         chat_a = gr.Chatbot(label="Model A", elem_id=f"answer-a{suffix}", height=480, autoscroll=False, buttons=["copy"],
                             feedback_options=None)
         chat_b = gr.Chatbot(label="Model B", elem_id=f"answer-b{suffix}", height=480, autoscroll=False, buttons=["copy"],
                             feedback_options=None)
+    runs = build_run_panel(arena, suffix) if arena is not None else None
     reveal = gr.Markdown(HIDDEN if mode == "anonymous" else "", elem_id=f"reveal{suffix}")
     with gr.Row():
         votes = [gr.Button(label, elem_id=f"{eid}{suffix}", interactive=False) for eid, label, _ in VOTES]
@@ -86,7 +89,7 @@ def _panel(mode: str, suffix: str) -> BattlePanel:
     with gr.Row():
         new_battle = gr.Button(NEW_BATTLE, elem_id=f"new-battle{suffix}")
         regenerate = gr.Button(REGENERATE, elem_id=f"regenerate{suffix}", interactive=False)
-    return BattlePanel(mode, token, prompt, send, chat_a, chat_b, status, reveal, votes, new_battle, regenerate)
+    return BattlePanel(mode, token, prompt, send, chat_a, chat_b, status, reveal, votes, new_battle, regenerate, runs)
 
 
 def _chats(session: Any, snap: PairSnapshot | None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -223,17 +226,21 @@ def _wire_panel(arena: Arena, panel: BattlePanel, model_inputs: list[Any] | None
         panel.prompt.submit(send, [panel.prompt, panel.token, *extra], api_name=False, **gen_kwargs),
         panel.regenerate.click(regenerate, [panel.token, *extra], api_name=f"{prefix}regenerate", **gen_kwargs),
     ]
+    vote_events = []
     for button, (eid, _, winner) in zip(panel.votes, VOTES, strict=True):
         def vote(token: str | None, request: gr.Request, _winner: str = winner) -> tuple[Any, ...]:
             return _vote(arena, token, _winner, request)
-        button.click(vote, [panel.token], panel.vote_outputs, api_name=f"{prefix}{eid.replace('-', '_')}",
-                     concurrency_limit=None)
+        vote_events.append(button.click(vote, [panel.token], panel.vote_outputs,
+                                        api_name=f"{prefix}{eid.replace('-', '_')}", concurrency_limit=None))
 
     def new_battle(token: str | None, request: gr.Request) -> tuple[Any, ...]:
         return _new_battle(arena, panel, token, request)
     # Cancelling the streams stops an abandoned battle from writing into the fresh, empty one.
-    panel.new_battle.click(new_battle, [panel.token], panel.turn_outputs, api_name=f"{prefix}new_battle",
-                           cancels=streaming)
+    new_battle_event = panel.new_battle.click(new_battle, [panel.token], panel.turn_outputs,
+                                              api_name=f"{prefix}new_battle", cancels=streaming)
+    if panel.runs is not None:
+        wire_run_panel(arena, panel.runs, panel.token, prefix, client=_client, turn_events=streaming,
+                       vote_events=vote_events, new_battle_event=new_battle_event)
 
 
 def _leaderboard_view(snap: LeaderboardSnapshot, category: str | None) -> tuple[Any, ...]:
@@ -281,7 +288,7 @@ def build_app(arena: Arena) -> gr.Blocks:
                     pick = gr.Button("Random prompt", scale=1, elem_id="random-prompt")
                     gr.Markdown(f"{len(arena.prompts)} prompts · {len(arena.usable_models)} of "
                                 f"{len(arena.status)} models ready", elem_id="arena-info")
-                battle = _panel("anonymous", "")
+                battle = _panel("anonymous", "", arena)
                 if arena.readiness():
                     battle.status.value = f"**Error:** {arena.readiness()}"
             with gr.Tab("Side by side", id="named") as named_tab:
@@ -291,7 +298,7 @@ def build_app(arena: Arena) -> gr.Blocks:
                     # Empty until the tab opens (no names in the page config); the server checks the names.
                     pick_a = gr.Dropdown([], label="Model A", elem_id="model-a-select", allow_custom_value=True)
                     pick_b = gr.Dropdown([], label="Model B", elem_id="model-b-select", allow_custom_value=True)
-                named = _panel("named", "-named")
+                named = _panel("named", "-named", arena)
             with gr.Tab("Leaderboard", id="leaderboard-tab") as board_tab:
                 with gr.Row():
                     board_category = gr.Dropdown([ALL_CATEGORIES], value=ALL_CATEGORIES, label="Category",

@@ -13,12 +13,16 @@ from arena_ui.battle import BattleRegistry, BattleSession, Phase, PromptInfo, Vo
 from arena_ui.downloads import DataFiles, DownloadCache
 from arena_ui.leaderboard_cache import LeaderboardCache
 from arena_ui.ratelimit import RateLimited, RateLimits, SlidingWindowLimiter
+from arena_ui.runs import OFF as RUNS_OFF
+from arena_ui.runs import NothingToRun, RunService, RunSettings, SideView
 from arena_ui.sampling import PairSampler
 from arena_ui.streams import PairSnapshot, stream_pair
 from serving.backends import make_backend
 from serving.backends.base import Backend, BackendError, ModelSpec
+from serving.execution import QueueFull
 from serving.prompts import Prompt
 from votes import VoteStore, text_hash
+from votes.runs import BattleRun
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,17 @@ class ArenaConfig:
     input_limits: InputLimits = field(default_factory=InputLimits)
     # Memory held by live (unvoted) battles, prompts and answers together; the least recently used go first.
     max_live_battle_chars: int = 64_000_000
+    # Run buttons: the sandbox's limits, the arena's one run queue, on or off (--no-run).
+    runs: RunSettings = field(default_factory=RunSettings)
+
+
+@dataclass(frozen=True)
+class SideRun:
+    """A Run press answered: the run, and whether it is kept with the battle (not when the vote came first)."""
+
+    record: BattleRun
+    stored: bool
+    page_key: str | None = None  # an HTML answer's page (arena_ui.pages)
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,8 @@ class Arena:
         # Preparing downloads reads and writes the whole store: a few times a minute per client is plenty.
         self.download_limiter = SlidingWindowLimiter(config.limits.downloads_per_minute)
         self.downloads = DownloadCache()
+        self.runs = RunService(config.runs)
+        self.run_limiter = SlidingWindowLimiter(config.runs.runs_per_minute)
         self.leaderboard = LeaderboardCache(self.store, refresh_s=config.leaderboard_refresh_s)
         self.prompts = list(config.prompts)
         self.prompts_by_text = {p.text.strip(): p for p in self.prompts}
@@ -223,6 +240,39 @@ class Arena:
         self.vote_limiter.record(host)
         return result
 
+    # -- code runs -------------------------------------------------------------------------------------
+    async def run_side(self, *, token: str | None, session: str, host: str, side: str) -> SideRun:
+        """Run one side's latest answer ("model_a"/"model_b") through the arena's run queue, sandboxed, and
+        keep the run with the battle. Refused as a vote is: no live battle of this session, answers not
+        complete, already voted; and when nothing can run, the client is over its limit or the queue is full."""
+        if not self.config.runs.enabled:
+            raise ArenaError(RUNS_OFF)
+        try:
+            self.run_limiter.check(host, "runs")
+            ticket = self.registry.start_run(token, session, side,
+                                             max_per_side=self.config.runs.max_runs_per_side)
+        except (RateLimited, VoteRefused) as exc:
+            raise ArenaError(str(exc)) from None
+        record: BattleRun | None = None
+        try:
+            record = await self.runs.run(ticket)
+        except NothingToRun as exc:
+            raise ArenaError(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
+        except QueueFull as exc:
+            raise ArenaError(f"The arena is busy running code: {exc}.") from None
+        finally:
+            stored = self.registry.finish_run(ticket, session, record)
+        self.run_limiter.record(host)
+        key = self.runs.pages.put(record.run.code) if record.run.status == "rendered" else None
+        return SideRun(record=record, stored=stored, page_key=key)
+
+    def side_views(self, token: str | None, session: str) -> tuple[SideView, SideView] | None:
+        """What both sides' Run buttons and panels show now; None without a live battle of this session."""
+        s = self.registry.peek(token, session)
+        if s is None:
+            return None
+        return self.runs.view(s, "model_a"), self.runs.view(s, "model_b")
+
     def data_files(self, host: str) -> DataFiles:
         """The Data tab's files for the current leaderboard snapshot (written once per store state)."""
         try:
@@ -237,6 +287,7 @@ class Arena:
         return self.registry.peek(token, session)
 
     def start(self) -> None:
+        self.runs.start()  # the sandbox probe, in its own thread
         self.leaderboard.refresh()
         self.leaderboard.start()
 
@@ -274,4 +325,5 @@ def failure_message(snap: PairSnapshot, names: tuple[str, str]) -> str | None:
     return "; ".join(parts) or None
 
 
-__all__ = ["Arena", "ArenaConfig", "ArenaError", "BackendError", "InputLimits", "ModelStatus"]
+__all__ = ["Arena", "ArenaConfig", "ArenaError", "BackendError", "InputLimits", "ModelStatus", "RunSettings",
+           "SideRun"]

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from arena_ui.leak import leak_flags
+from arena_ui.leak import leak_flags, run_leak_flags
 from votes import Battle, VoteStore
 from votes.latency import AnswerTiming, BattleTimings, battle_with_timings
-from votes.record import WINNERS
+from votes.record import WINNERS, utc_now
+from votes.runs import RUN_SIDES, BattleRun
 
 Message = dict[str, str]
 
@@ -62,6 +63,8 @@ class BattleSession:
     # Each finished turn's answer latency per side (None where it was not measured), stored with the vote.
     timings_a: list[AnswerTiming | None] = field(default_factory=list)
     timings_b: list[AnswerTiming | None] = field(default_factory=list)
+    runs: list[BattleRun] = field(default_factory=list)  # stored with the vote, in the order they were asked
+    running: set[str] = field(default_factory=set)  # sides whose code is running now (one run per side at once)
 
     @property
     def turn(self) -> int:
@@ -69,8 +72,36 @@ class BattleSession:
 
     @property
     def chars(self) -> int:
-        """What this battle holds in memory, in characters (prompts and answers of both sides)."""
-        return sum(len(m["content"]) for m in (*self.conversation_a, *self.conversation_b))
+        """What this battle holds in memory, in characters (prompts, answers and run outputs of both sides)."""
+        return sum(len(m["content"]) for m in (*self.conversation_a, *self.conversation_b)) + \
+            sum(_run_chars(r) for r in self.runs)
+
+    def answer(self, side: str) -> str:
+        """The latest answer of a side ("model_a"/"model_b"): what its Run button runs."""
+        conversation = self.conversation_a if side == "model_a" else self.conversation_b
+        replies = [m["content"] for m in conversation if m["role"] == "assistant"]
+        return replies[-1] if replies else ""
+
+    def runs_of(self, side: str, turn: int | None = None) -> list[BattleRun]:
+        """This side's runs (of the current turn unless another is named), oldest first."""
+        turn = self.turn if turn is None else turn
+        return [r for r in self.runs if r.side == side and r.turn == turn]
+
+
+def _run_chars(r: BattleRun) -> int:
+    return len(r.run.stdout) + len(r.run.stderr) + len(r.run.code)
+
+
+@dataclass(frozen=True)
+class RunTicket:
+    """A run the registry allowed: which battle, side and turn, and the answer to run."""
+
+    token: str
+    side: str  # model_a | model_b
+    turn: int
+    answer: str
+    language: str | None  # the prompt's language, a hint for untagged code blocks
+    started_at: str
 
 
 @dataclass(frozen=True)
@@ -175,6 +206,42 @@ class BattleRegistry:
             if s is not None and secrets.compare_digest(s.owner, owner) and s.phase is not Phase.VOTED:
                 self._drop(s.token)
 
+    def start_run(self, token: str | None, owner: str, side: str, *, max_per_side: int) -> RunTicket:
+        """Allow one run of a side's latest answer: only in a live battle of this session whose answers are
+        complete (as a vote), one at a time per side, at most ``max_per_side`` per side and turn."""
+        if side not in RUN_SIDES:
+            raise VoteRefused(f"unknown side {side!r}")
+        with self._lock:
+            s = self._get(token, owner)
+            if s.phase is not Phase.READY:
+                raise VoteRefused(_phase_reason(s.phase, "run the code"))
+            if side in s.running:
+                raise VoteRefused("this answer's code is running already: wait for its output")
+            done = len(s.runs_of(side))
+            if done >= max_per_side:
+                raise VoteRefused(f"this answer has run {done} time(s) in this turn, the most this arena allows")
+            s.running.add(side)
+            self._touch(s)
+            return RunTicket(token=s.token, side=side, turn=s.turn, answer=s.answer(side),
+                             language=s.prompt.language, started_at=utc_now())
+
+    def finish_run(self, ticket: RunTicket, owner: str, run: BattleRun | None) -> bool:
+        """Record a run allowed by :meth:`start_run` (None: it did not happen). True when it is kept with the
+        battle; False when the battle was voted on, abandoned or forgotten meanwhile (the run is not stored:
+        the vote was cast without it)."""
+        with self._lock:
+            s = self._battles.get(ticket.token)
+            if s is None or not secrets.compare_digest(s.owner, owner):
+                return False
+            s.running.discard(ticket.side)
+            if run is None or s.phase is Phase.VOTED:
+                return False
+            s.runs.append(run)
+            self._chars += _run_chars(run)
+            self._touch(s)
+            self._expire(keep=s.token)
+            return True
+
     def vote(self, token: str | None, owner: str, winner: str) -> VoteResult:
         """Store the one vote of a complete battle of this session; refuse anything else."""
         if winner not in WINNERS:
@@ -211,7 +278,7 @@ class BattleRegistry:
             conversation_a=list(s.conversation_a) if multi else None,
             conversation_b=list(s.conversation_b) if multi else None,
             voter=s.voter,
-            flags=leak_flags("\n\n".join(answers_a), "\n\n".join(answers_b), [s.model_a, s.model_b]),
+            flags=_flags(s, answers_a, answers_b), runs=tuple(s.runs),
         )
 
     def _touch(self, s: BattleSession) -> None:
@@ -242,6 +309,14 @@ class BattleRegistry:
     @property
     def live_chars(self) -> int:
         return self._chars
+
+
+def _flags(s: BattleSession, answers_a: list[str], answers_b: list[str]) -> list[str]:
+    """Identity-leak flags of the answers and of the run outputs the voter saw (each flag once)."""
+    names = [s.model_a, s.model_b]
+    flags = leak_flags("\n\n".join(answers_a), "\n\n".join(answers_b), names)
+    outputs = [(r.side, f"{r.run.stdout}\n{r.run.stderr}") for r in s.runs]
+    return list(dict.fromkeys([*flags, *run_leak_flags(outputs, names)]))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -9,6 +9,8 @@ Why not ``Blocks.launch()``: it leaves three trust decisions to defaults that do
 - Headers: every response carries a Content-Security-Policy: scripts only from the arena (inline ones by
   their hashes), no image, font, frame or form target outside it, no plugins. With answers rendered inert
   (``arena_ui.render``) this is the second wall against an answer that tries to act on the page.
+  One exception, stricter still: an HTML answer's own page (``/answer-page/<key>``, see ``arena_ui.pages``)
+  gets :data:`ANSWER_PAGE_CSP` instead: a sandbox (opaque origin), its inline scripts and styles, no network.
 Request bodies are capped as well (a prompt is the largest thing a client sends).
 """
 
@@ -22,6 +24,8 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from arena_ui.pages import PAGE_PREFIX
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,6 +54,17 @@ CSP_BASE = {
 }
 UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
 
+# An HTML answer's page, shown in a sandboxed iframe of the arena page. "sandbox allow-scripts" gives it an
+# opaque origin even when opened on its own (no cookies, storage or reading of the arena); it may run and
+# style itself, load images/fonts/media only from data: or blob: URLs it makes, connect nowhere, submit no
+# form, open no frame, and be framed only by the arena. The arena page's frame-src 'self' (above) keeps the
+# frame from being navigated to another site. Matches serving.execution.extract.DEFAULT_CSP, which the page
+# also carries in a meta tag.
+ANSWER_PAGE_CSP = ("sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; "
+                   "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; media-src data: blob:; "
+                   "connect-src 'none'; frame-src 'none'; worker-src 'none'; form-action 'none'; "
+                   "base-uri 'none'; frame-ancestors 'self'")
+
 
 def csp_header(script_hashes: Sequence[str] = ()) -> str:
     policy = dict(CSP_BASE)
@@ -70,6 +85,8 @@ class RequestTooLarge(Exception):
 @dataclass(frozen=True)
 class EdgePolicy:
     max_body_bytes: int = 1 << 20
+    # Path prefix -> the whole CSP of the responses under it (instead of the arena page's).
+    path_csp: tuple[tuple[str, str], ...] = ((PAGE_PREFIX, ANSWER_PAGE_CSP),)
     extra_headers: tuple[tuple[bytes, bytes], ...] = (
         (b"x-content-type-options", b"nosniff"),
         # The page's address never leaves with a request the page makes (a link an answer holds, say).
@@ -97,7 +114,7 @@ class ArenaEdge:
         if length is not None and length > self.policy.max_body_bytes:
             await _plain(send, 413, f"Request body over {self.policy.max_body_bytes} bytes.")
             return
-        await self.app(scope, self._bounded(receive), self._with_headers(send))
+        await self.app(scope, self._bounded(receive), self._with_headers(send, path))
 
     def _bounded(self, receive: Receive) -> Receive:
         seen = 0
@@ -115,17 +132,18 @@ class ArenaEdge:
 
         return bounded
 
-    def _with_headers(self, send: Send) -> Send:
+    def _with_headers(self, send: Send, path: str = "") -> Send:
         start: Message | None = None
         body: list[bytes] = []
+        own_csp = next((csp for prefix, csp in self.policy.path_csp if path.startswith(prefix)), None)
 
         async def sender(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 html = any(k.lower() == b"content-type" and b"text/html" in v.lower() for k, v in headers)
-                if not html:
-                    message["headers"] = self._secured(headers, ())
+                if not html or own_csp is not None:
+                    message["headers"] = self._secured(headers, (), own_csp)
                     await send(message)
                     return
                 start = message  # an HTML page: its inline scripts' hashes go into its CSP, so hold it
@@ -145,10 +163,12 @@ class ArenaEdge:
 
         return sender
 
-    def _secured(self, headers: list[tuple[bytes, bytes]], hashes: Sequence[str]) -> list[tuple[bytes, bytes]]:
+    def _secured(self, headers: list[tuple[bytes, bytes]], hashes: Sequence[str],
+                 csp: str | None = None) -> list[tuple[bytes, bytes]]:
         ours = {b"content-security-policy", *(k for k, _ in self.policy.extra_headers)}
         kept = [(k, v) for k, v in headers if k.lower() not in ours]
-        return [*kept, (b"content-security-policy", csp_header(hashes).encode()), *self.policy.extra_headers]
+        policy = csp if csp is not None else csp_header(hashes)
+        return [*kept, (b"content-security-policy", policy.encode()), *self.policy.extra_headers]
 
 
 def _content_length(scope: Scope) -> int | None:

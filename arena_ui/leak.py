@@ -88,3 +88,31 @@ def leak_flags(answer_a: str, answer_b: str, model_names: Iterable[str] = ()) ->
         if find_identity_claim(text, names):
             flags.append(f"identity_leak:{side}")
     return flags
+
+
+def output_names_model(output: str, model_names: Iterable[str] = ()) -> str | None:
+    """The phrase in a program's output (stdout/stderr of a run) that names a model, or None.
+
+    An output is checked as an answer's prose is (self-identification, with the configured names added),
+    and also for the battle's own model names anywhere in it: code can print what its model put into it
+    (``print("written by qwen2.5-coder-0.5b")``) without any first-person phrase, and an exact configured
+    name in the output tells the voter who answered just as well.
+    """
+    names = [n for n in model_names if n]
+    claim = find_identity_claim(output or "", names)
+    if claim:
+        return claim
+    for name in sorted(names, key=len, reverse=True):
+        # Whole names only (not "gpt-4o" inside "gpt-4o-mini" or a word), case-insensitive.
+        m = re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", output or "", re.I)
+        if len(name) >= 3 and m:
+            return m.group(0)
+    return None
+
+
+def run_leak_flags(outputs: Iterable[tuple[str, str]], model_names: Iterable[str] = ()) -> list[str]:
+    """Vote flags for run outputs: ``identity_leak:<side>`` for each side ("model_a"/"model_b") one of whose
+    outputs (``(side, stdout + stderr)`` pairs) names a model, in the order of ``leak_flags``."""
+    names = list(model_names)
+    leaked = {side for side, text in outputs if output_names_model(text, names)}
+    return [f"identity_leak:{side}" for side in ("model_a", "model_b") if side in leaked]

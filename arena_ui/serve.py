@@ -13,6 +13,7 @@ from typing import Any
 from arena_ui.arena import Arena, ArenaConfig, InputLimits
 from arena_ui.http import ArenaEdge, EdgePolicy, HttpServer, bind_socket, parse_trusted_proxies
 from arena_ui.ratelimit import RateLimits
+from arena_ui.runs import RunSettings
 from arena_ui.sampling import PairSampler, parse_weights
 
 
@@ -32,6 +33,10 @@ class ServeOptions:
     trusted_proxies: list[str] = field(default_factory=list)
     max_prompt_chars: int = 20_000
     max_turns: int = 8
+    run_enabled: bool = True  # --no-run turns the Run buttons off
+    run_concurrency: int | None = None  # --run-concurrency: runs at once (None: half the cores)
+    run_queue: int = 32  # --run-queue: runs waiting for a slot, past which a press is answered "busy"
+    runs_per_minute: int = 30  # --runs-per-minute: Run presses per client address (0 = unlimited)
 
 
 def make_arena(opts: ServeOptions) -> Arena:
@@ -42,6 +47,8 @@ def make_arena(opts: ServeOptions) -> Arena:
     if opts.port < 0 or opts.port > 65535:
         raise ValueError(f"--port {opts.port}: not a TCP port")
     parse_trusted_proxies(opts.trusted_proxies)
+    runs = RunSettings(enabled=opts.run_enabled, concurrency=opts.run_concurrency, queue_size=opts.run_queue,
+                       runs_per_minute=opts.runs_per_minute)
     # Before the models load (which can take a while): a busy port is the commonest reason serve cannot start.
     check_port_free(opts.host, opts.port)
     if opts.concurrency < 1:
@@ -54,6 +61,7 @@ def make_arena(opts: ServeOptions) -> Arena:
         limits=RateLimits(votes_per_minute=opts.votes_per_minute, battles_per_minute=opts.battles_per_minute),
         leaderboard_refresh_s=opts.leaderboard_refresh_s,
         input_limits=InputLimits(max_prompt_chars=opts.max_prompt_chars, max_turns=opts.max_turns),
+        runs=runs,
     )
     if not config.prompts:
         raise ValueError(f"--prompts {opts.prompts}: no prompts loaded")
@@ -100,11 +108,37 @@ def build_http_app(arena: Arena, opts: ServeOptions):
     demo = build_app(arena)
     demo.queue(default_concurrency_limit=opts.concurrency, max_size=opts.queue_size)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    add_answer_pages(app, arena)
     app = gr.mount_gradio_app(app, demo, path="/", footer_links=["api"], ssr_mode=False, show_error=True,
                               css=CSS, theme=THEME, max_file_size=1, server_name=opts.host,
                               server_port=opts.port)
     edge = ArenaEdge(app, EdgePolicy(max_body_bytes=max(1 << 20, 8 * opts.max_prompt_chars)))
     return demo, edge
+
+
+def add_answer_pages(app: Any, arena: Arena) -> None:
+    """``GET /answer-page/<key>``: the HTML answers voters asked to see (arena_ui.pages), before Gradio's routes."""
+    from fastapi import Response
+
+    from arena_ui.pages import PAGE_HEADERS, PAGE_PREFIX
+
+    def answer_page(key: str) -> Response:
+        body = arena.runs.pages.get(key)
+        if body is None:
+            return Response("No such page.", status_code=404, media_type="text/plain")
+        return Response(body, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+    app.add_api_route(PAGE_PREFIX + "{key}", answer_page, methods=["GET"], include_in_schema=False)
+
+
+def _say_when_probed(arena: Arena) -> None:
+    """The sandbox probe runs in a thread (arena.runs.start); its outcome is one line on the console."""
+    def wait_and_print() -> None:
+        if arena.runs.wait_probed():
+            print(f"  {arena.runs.describe()}", flush=True)
+
+    if arena.config.runs.enabled:
+        threading.Thread(target=wait_and_print, name="arena-run-probe-report", daemon=True).start()
 
 
 def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningArena:
@@ -128,6 +162,7 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningAr
     for s in arena.status.values():
         if not s.usable:
             print(f"  model {s.name} unavailable: {s.reason}", flush=True)
+    _say_when_probed(arena)
     if arena.readiness():
         # Not arena.readiness() itself: it repeats the unavailable models listed just above.
         print(f"  warning: battles need at least two usable models; {len(arena.usable_models)} of "

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 ARENA_COLUMNS = ["question_id", "model_a", "model_b", "winner", "judge", "conversation_a", "conversation_b",
-                 "turn", "anony", "language", "tstamp", "category", "source", "flags", "id"]
+                 "turn", "anony", "language", "tstamp", "category", "source", "flags", "id", "runs"]
 
 
 @dataclass(frozen=True)
 class PreferenceSet:
-    pairs: pd.DataFrame  # prompt, chosen, rejected, id, question_id, model_chosen, model_rejected, category
+    pairs: pd.DataFrame  # prompt, chosen, rejected, id, question_id, model_chosen, model_rejected, category,
+    #                      runs_chosen, runs_rejected
     ties_excluded: int
     bothbad_excluded: int
     missing_answers: int
@@ -117,10 +118,31 @@ def arena_records(battles: pd.DataFrame) -> pd.DataFrame:
         "source": source.to_numpy(),
         "flags": [_flags(v) for v in _col(battles, "flags")],
         "id": _col(battles, "id").to_numpy(),
+        "runs": [_runs(v) for v in _col(battles, "runs")],
     })[ARENA_COLUMNS]
 
 
-LIST_COLUMNS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags")
+def _runs(value: Any) -> list[dict[str, Any]]:
+    """A battle's code runs as plain JSON lists (votes.runs.BattleRun.to_dict each), from the store's JSON text
+    or a file's list; [] for none. Runs that do not parse are dropped here: the importer names them instead."""
+    from votes.runs import RunRecordError, parse_runs
+
+    if isinstance(value, np.ndarray):  # a Parquet list read back
+        value = value.tolist()
+    if isinstance(value, float) and np.isnan(value):
+        return []
+    try:
+        return [r.to_dict() for r in parse_runs(value)]
+    except RunRecordError:
+        return []
+
+
+def side_runs(runs: Any, side: str, turn: int | None = None) -> list[dict[str, Any]]:
+    """The runs (plain dicts) of one side ("model_a"/"model_b"), optionally of one turn only."""
+    return [r for r in _runs(runs) if r["side"] == side and (turn is None or r["turn"] == turn)]
+
+
+LIST_COLUMNS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags", "runs")
 
 
 def flat_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -140,6 +162,21 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     from votes.files import csv_escape
 
     return csv_escape(table)
+
+
+# Columns a Parquet release keeps as JSON text: a run's fields are nullable and vary (stdin, compile_s, signal),
+# and as Arrow structs two releases would get different schemas (and pandas turns a null-holding integer into
+# a float on the way back); JSON text reads back exactly, in every tool.
+PARQUET_JSON_COLUMNS: tuple[str, ...] = ("runs",)
+
+
+def parquet_records(records: pd.DataFrame) -> pd.DataFrame:
+    """Arena records for Parquet: the runs as JSON text (see PARQUET_JSON_COLUMNS); the rest as is."""
+    out = records.copy()
+    for col in PARQUET_JSON_COLUMNS:
+        if col in out:
+            out[col] = [json.dumps(v if v is not None else [], ensure_ascii=False) for v in out[col]]
+    return out
 
 
 def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> PreferenceSet:
@@ -179,6 +216,11 @@ def preference_pairs(battles: pd.DataFrame, *, human_only: bool = True) -> Prefe
         "model_chosen": np.where(a_won, df["model_a"], df["model_b"]),
         "model_rejected": np.where(a_won, df["model_b"], df["model_a"]),
         "category": _col(df, "category").to_numpy(),
+        # Metadata beside TRL's three fields: the code runs the voter saw of each answer (turn 1).
+        "runs_chosen": [side_runs(r, "model_a" if a else "model_b", 1) for r, a in zip(_col(df, "runs"), a_won,
+                                                                                     strict=True)],
+        "runs_rejected": [side_runs(r, "model_b" if a else "model_a", 1) for r, a in zip(_col(df, "runs"), a_won,
+                                                                                       strict=True)],
     })
     return PreferenceSet(pairs=pairs.reset_index(drop=True), ties_excluded=ties, bothbad_excluded=bothbad,
                          missing_answers=missing, not_human=not_human, multi_turn_excluded=int(multi.sum()))
@@ -277,7 +319,15 @@ def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_
         "turn": "number of turns", "anony": "true when the voter did not see the model names",
         "language": "programming language of the prompt", "tstamp": "vote time, Unix seconds",
         "category": "prompt category", "source": "human | judge:NAME | import:DATASET",
-        "flags": "quality flags, e.g. identity_leak:model_a (an answer revealed its model)", "id": "vote id",
+        "flags": "quality flags, e.g. identity_leak:model_a (an answer or its run output revealed its model)",
+        "id": "vote id",
+        "runs": "JSON text (json.loads gives a list): the code runs the voter asked for before voting (Run buttons), in order; [] when none. Each: "
+        "side (model_a | model_b), turn, started_at (UTC), queued_s, and run: language, status (ok | "
+        "compile_error | runtime_error | timeout | cpu_limit | memory_limit | output_limit | no_code | "
+        "unsupported | unavailable | sandbox_error | rendered), exit_code, signal, stdout, stderr, wall_s, "
+        "cpu_s, compile_s, truncated, blocks (0-based fenced blocks that ran), code, runner, runner_version, "
+        "sandbox, stdin, limits (wall_s, cpu_s, memory_mb, max_processes, max_output_bytes, tmp_mb, "
+        "compile_wall_s)",
     }
     lines = [
         "---", f"license: {header_license}", "configs:", "- config_name: default", "  data_files:",
@@ -353,7 +403,7 @@ def write_votes(path: str | Path, records: pd.DataFrame, fmt: str = "jsonl", *, 
     try:
         # The data and its card, both complete before either replaces the old pair.
         with atomic_path(path / "README.md") as tmp_card, atomic_path(path / PARQUET_FILE) as tmp:
-            records.to_parquet(tmp, index=False)
+            parquet_records(records).to_parquet(tmp, index=False)
             tmp_card.write_text(card or "", encoding="utf-8")
     except BaseException:
         if created and not any(path.iterdir()):

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from votes.runs import BattleRun, RunRecordError, parse_runs, runs_json
+
 WINNERS: tuple[str, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
 MODES: tuple[str, ...] = ("anonymous", "named")
 # human | judge:<name> | import:<dataset>
@@ -105,6 +107,8 @@ class Battle:
     voter: str | None = None  # a hash, never a raw identity
     flags: list[str] = field(default_factory=list)
     judge_detail: dict[str, Any] | None = None
+    # The code runs the voter asked for before the vote (Run buttons), per side and turn, in order.
+    runs: tuple[BattleRun, ...] = ()
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: str = field(default_factory=utc_now)
 
@@ -143,6 +147,17 @@ class Battle:
                     raise BattleError(f"{side}: a message {problem}")
         if self.prompt is not None and self.prompt_hash is None:
             object.__setattr__(self, "prompt_hash", text_hash(self.prompt))
+        self._check_runs()
+
+    def _check_runs(self) -> None:
+        runs = self.runs
+        if isinstance(runs, list):
+            object.__setattr__(self, "runs", tuple(runs))
+        if not isinstance(self.runs, tuple) or not all(isinstance(r, BattleRun) for r in self.runs):
+            raise BattleError(f"runs must be BattleRun records, got {runs!r:.200}")
+        for r in self.runs:
+            if r.turn > self.turn:
+                raise BattleError(f"a run of turn {r.turn} in a battle of {self.turn} turn(s)")
 
     def to_row(self) -> dict[str, Any]:
         """The store's row: JSON-typed fields serialised, everything else as is."""
@@ -154,6 +169,9 @@ class Battle:
                 text = json.dumps(value, ensure_ascii=False)
                 # A lone surrogate deep in judge_detail cannot be stored as UTF-8; escaped, it can.
                 row[key] = json.dumps(value) if text_problem(text) else text
+        runs = runs_json(self.runs)
+        # The same for a run's output: escaped where it holds what UTF-8 cannot store.
+        row["runs"] = runs if runs is None or not text_problem(runs) else runs_json(self.runs, ascii_only=True)
         return row
 
     @classmethod
@@ -166,6 +184,11 @@ class Battle:
             data["flags"] = []
         if data.get("turn") is None:
             data["turn"] = 1
+        if "runs" in data:
+            try:
+                data["runs"] = parse_runs(data["runs"])
+            except RunRecordError as exc:
+                raise BattleError(f"battle {data.get('id')}: stored runs are damaged: {exc}") from exc
         return cls(**data)
 
 

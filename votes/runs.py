@@ -7,6 +7,7 @@ Owned by the votes room because it is stored with the battle whose answer it ran
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -24,12 +25,14 @@ from typing import Any
 #   unsupported     the code's language has no runner (stderr lists the runners that exist)
 #   unavailable     the runner's toolchain or the sandbox cannot run here (stderr says why)
 #   sandbox_error   the sandbox itself failed to start the run (stderr has its message)
+#   rendered        an HTML page, shown to the voter in a sandboxed frame of the arena page (nothing ran on
+#                   the server; ``code`` is the page)
 RUN_STATUSES: tuple[str, ...] = (
     "ok", "compile_error", "runtime_error", "timeout", "cpu_limit", "memory_limit", "output_limit",
-    "no_code", "unsupported", "unavailable", "sandbox_error",
+    "no_code", "unsupported", "unavailable", "sandbox_error", "rendered",
 )
 # Statuses of runs that never started a program: nothing ran, so there are no outputs to judge.
-NOT_RUN_STATUSES: tuple[str, ...] = ("no_code", "unsupported", "unavailable", "sandbox_error")
+NOT_RUN_STATUSES: tuple[str, ...] = ("no_code", "unsupported", "unavailable", "sandbox_error", "rendered")
 
 
 class RunRecordError(ValueError):
@@ -159,3 +162,84 @@ class CodeRun:
             return cls(**values)
         except TypeError as exc:  # a field of the wrong shape that the checks above did not name
             raise RunRecordError(f"bad code run: {exc}") from exc
+
+
+# The battle side whose answer ran, named as the winner labels name them.
+RUN_SIDES: tuple[str, ...] = ("model_a", "model_b")
+
+
+@dataclass(frozen=True)
+class BattleRun:
+    """One run in a battle: whose answer (side), of which turn, when, and what came of it.
+
+    A battle keeps every run its voter asked for before the vote, in the order they were asked.
+    """
+
+    side: str  # model_a | model_b
+    turn: int  # 1-based turn whose answer ran
+    run: CodeRun
+    started_at: str = ""  # when it was asked for (UTC, ISO 8601)
+    queued_s: float = 0.0  # time it waited for a slot of the arena's run queue
+
+    def __post_init__(self) -> None:
+        if self.side not in RUN_SIDES:
+            raise RunRecordError(f"run side must be one of {', '.join(RUN_SIDES)}, got {self.side!r}")
+        _check_number("turn", self.turn, integer=True)
+        if not isinstance(self.run, CodeRun):
+            raise RunRecordError(f"run must be a CodeRun, got {type(self.run).__name__}")
+        if not isinstance(self.started_at, str):
+            raise RunRecordError(f"started_at must be a string, got {type(self.started_at).__name__}")
+        _check_number("queued_s", self.queued_s, positive=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"side": self.side, "turn": self.turn, "started_at": self.started_at, "queued_s": self.queued_s,
+                "run": self.run.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BattleRun:
+        if not isinstance(data, dict):
+            raise RunRecordError(f"a battle run must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RunRecordError(f"unknown battle run field(s): {', '.join(unknown)}")
+        for required in ("side", "turn", "run"):
+            if required not in data:
+                raise RunRecordError(f"a battle run needs {required!r}")
+        return cls(**{**data, "run": CodeRun.from_dict(data["run"])})
+
+
+def parse_runs(value: Any) -> tuple[BattleRun, ...]:
+    """A battle's runs from what stores and files hold: None/empty, a list of mappings, or its JSON text.
+
+    Raises :class:`RunRecordError` naming the first bad run (its position, 0-based) and what is wrong.
+    """
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise RunRecordError(f"runs: not JSON ({exc.msg} at character {exc.pos})") from exc
+        if value is None:
+            return ()
+    if not isinstance(value, (list, tuple)):
+        raise RunRecordError(f"runs must be a list of runs, got {type(value).__name__}")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, BattleRun):
+            out.append(item)
+            continue
+        try:
+            out.append(BattleRun.from_dict(item))
+        except RunRecordError as exc:
+            raise RunRecordError(f"run {i}: {exc}") from exc
+    return tuple(out)
+
+
+def runs_json(runs: tuple[BattleRun, ...], *, ascii_only: bool = False) -> str | None:
+    """The stored form of a battle's runs: JSON text, or None for a battle without runs. ``ascii_only``
+    escapes every non-ASCII character (for text holding a lone surrogate, which UTF-8 cannot store)."""
+    if not runs:
+        return None
+    return json.dumps([r.to_dict() for r in runs], ensure_ascii=ascii_only)

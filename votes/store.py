@@ -28,11 +28,13 @@ import sqlite_utils
 
 from votes.record import BATTLE_COLUMNS, Battle, BattleError, utc_now
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = "codearena.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-BATTLE_SCHEMA: dict[str, type] = {
+# The battles table as version 1 created it. Frozen: migrations build on it step by step, so a new column
+# goes into a migration (and BATTLE_SCHEMA below), never here.
+BATTLE_SCHEMA_V1: dict[str, type] = {
     "id": str,
     "created_at": str,
     "prompt_id": str,
@@ -53,6 +55,10 @@ BATTLE_SCHEMA: dict[str, type] = {
     "voter": str,
     "flags": str,
     "judge_detail": str,
+}
+BATTLE_SCHEMA: dict[str, type] = {
+    **BATTLE_SCHEMA_V1,
+    "runs": str,  # v2: JSON list of votes.runs.BattleRun (the code runs before the vote), NULL for none
 }
 # The table and the record must not drift apart.
 assert set(BATTLE_SCHEMA) == set(BATTLE_COLUMNS), set(BATTLE_SCHEMA) ^ set(BATTLE_COLUMNS)
@@ -87,7 +93,7 @@ def default_db_path() -> str:
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
-    db["battles"].create(BATTLE_SCHEMA, pk="id", not_null={"model_a", "model_b", "winner", "source", "mode"})
+    db["battles"].create(BATTLE_SCHEMA_V1, pk="id", not_null={"model_a", "model_b", "winner", "source", "mode"})
     db["battles"].create_index(["source"])
     db["battles"].create_index(["model_a", "model_b"])
     db["answers"].create(ANSWER_SCHEMA, pk=("model", "question_id"))
@@ -96,12 +102,20 @@ def _create_v1(db: sqlite_utils.Database) -> None:
 # version -> {table: columns} a file of that version has (at least): what tells our store from another
 # program's SQLite file that happens to have a table called battles.
 EXPECTED_TABLES: dict[int, dict[str, tuple[str, ...]]] = {
-    1: {"battles": tuple(BATTLE_SCHEMA), "answers": tuple(ANSWER_SCHEMA)},
+    1: {"battles": tuple(BATTLE_SCHEMA_V1), "answers": tuple(ANSWER_SCHEMA)},
+    2: {"battles": tuple(BATTLE_SCHEMA), "answers": tuple(ANSWER_SCHEMA)},
 }
+
+
+def _add_runs_v2(db: sqlite_utils.Database) -> None:
+    """v1 -> v2: battles keep the code runs of their answers (one nullable JSON column; rows stay as they are)."""
+    if "runs" not in db["battles"].columns_dict:
+        db.execute("ALTER TABLE battles ADD COLUMN runs TEXT")
+
 
 # version -> step that brings a file from version-1 to version. A later release appends here, so an older
 # file opens: it is migrated in place, in one transaction.
-MIGRATIONS: dict[int, Any] = {1: _create_v1}
+MIGRATIONS: dict[int, Any] = {1: _create_v1, 2: _add_runs_v2}
 
 
 class VoteStore:

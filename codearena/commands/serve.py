@@ -14,7 +14,9 @@ DESCRIPTION = (
     "examples:\n"
     "  codearena serve\n"
     "  codearena serve --models models.toml --prompts question.jsonl --db votes.db --port 8080\n"
-    "  codearena serve --host 0.0.0.0 --weight qwen2.5-coder-0.5b=2 --votes-per-minute 10"
+    "  codearena serve --host 0.0.0.0 --weight qwen2.5-coder-0.5b=2 --votes-per-minute 10\n"
+    "  codearena serve --run-concurrency 2 --run-queue 64      # the Run buttons' queue\n"
+    "  codearena serve --no-run                                # no Run buttons"
 )
 
 
@@ -45,6 +47,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="longest prompt or follow-up a client may send, in characters (default 20000)")
     parser.add_argument("--max-turns", type=int, default=8, metavar="N",
                         help="most turns (prompt + follow-ups) in one battle (default 8)")
+    runs = parser.add_argument_group("code runs", "the Run buttons: each side's code runs in the bubblewrap "
+                                     "sandbox (`codearena sandbox list` says what runs here), and every run "
+                                     "is stored with the vote")
+    runs.add_argument("--run-concurrency", type=int, default=None, metavar="N",
+                      help="runs at once, arena-wide (default: half the CPU cores, at least 1)")
+    runs.add_argument("--run-queue", type=int, default=32, metavar="N",
+                      help="runs that may wait for a free slot; past it a Run press is answered 'busy' "
+                      "(default 32)")
+    runs.add_argument("--runs-per-minute", type=int, default=30, metavar="N",
+                      help="Run presses per client address per minute (0 = unlimited; default 30)")
+    runs.add_argument("--no-run", action="store_true", help="no Run buttons: answers are shown, never run")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weight, votes_per_minute=args.votes_per_minute,
         battles_per_minute=args.battles_per_minute, leaderboard_refresh_s=args.leaderboard_refresh,
         concurrency=args.concurrency, trusted_proxies=args.trusted_proxy, max_prompt_chars=args.max_prompt_chars,
-        max_turns=args.max_turns,
+        max_turns=args.max_turns, run_enabled=not args.no_run, run_concurrency=args.run_concurrency,
+        run_queue=args.run_queue, runs_per_minute=args.runs_per_minute,
     ))

@@ -8,6 +8,7 @@ from typing import Any
 from votes.importers.core import (
     ImportOptions,
     Parsed,
+    Rejection,
     Row,
     battle_or_rejection,
     conversation,
@@ -19,6 +20,7 @@ from votes.importers.core import (
     turn_of,
 )
 from votes.record import SOURCE_RE, import_id, text_hash
+from votes.runs import BattleRun, RunRecordError, parse_runs
 
 
 def _anonymous(value: Any) -> bool:
@@ -26,11 +28,20 @@ def _anonymous(value: Any) -> bool:
     return value is None or value is True or str(value).strip().lower() not in ("false", "0")
 
 
+def _runs(where: str, value: Any) -> tuple[BattleRun, ...] | Rejection:
+    """A row's code runs (what ``export votes`` writes: a list in JSONL, JSON text in CSV and Parquet), each
+    read back through CodeRun.from_dict; a run that does not hold together rejects the row, with the reason."""
+    try:
+        return parse_runs(value)
+    except RunRecordError as exc:
+        return Rejection(where, f"bad runs: {exc}")
+
+
 def parse_arena_battles(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Parsed]:
     """Chatbot Arena battle files: model_a, model_b, winner and optional question_id, judge, turn,
     conversation_a/b, language, category, tstamp (-> created_at), anony; plus what ``codearena export
-    votes`` adds: ``source`` (kept unless --as-source is given), ``flags`` and ``id`` (kept, so a
-    re-import of an export adds nothing)."""
+    votes`` adds: ``source`` (kept unless --as-source is given), ``flags``, ``runs`` (the code runs) and
+    ``id`` (kept, so a re-import of an export adds nothing)."""
     default_source = opts.as_source or f"import:{opts.dataset}"
     for index, (where, r) in enumerate(rows):
         qid, tstamp = r.get("question_id"), r.get("tstamp")
@@ -48,13 +59,17 @@ def parse_arena_battles(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Pa
             voter = None if judge is None or judge == row_source else str(judge)
         else:
             voter = text_hash(str(judge)) if judge is not None else None  # raw Arena user ids: hash only
+        runs = _runs(where, r.get("runs"))
+        if isinstance(runs, Rejection):
+            yield runs
+            continue
         yield battle_or_rejection(
             where, model_a=r.get("model_a"), model_b=r.get("model_b"), winner=r.get("winner"), source=source,
             mode="anonymous" if _anonymous(r.get("anony")) else "named", prompt_id=str_or_none(qid),
             prompt=first_prompt(conv_a), category=str_or_none(r.get("category")),
             language=str_or_none(r.get("language")), turn=turn_of(where, r.get("turn")),
             answer_a=last_reply(conv_a), answer_b=last_reply(conv_b), conversation_a=conv_a,
-            conversation_b=conv_b, voter=voter, flags=flags_of(r.get("flags")),
+            conversation_b=conv_b, voter=voter, flags=flags_of(r.get("flags")), runs=runs,
             id=row_id if ours and isinstance(row_id, str) and row_id else import_id(opts.dataset, *key),
             **created_at_kwargs(where, tstamp),
         )
