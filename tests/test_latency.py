@@ -75,7 +75,7 @@ def replay(tmp_path, name: str, text: str) -> ModelSpec:
                                                                           "chars_per_s": 4000})
 
 
-def test_arena_stream_timings_reach_the_vote(tmp_path, caplog):
+def test_arena_stream_timings_reach_the_vote(tmp_path):
     a = make_backend(replay(tmp_path, "alpha", "def add(a, b):\n    return a + b\n" * 4))
     b = make_backend(replay(tmp_path, "beta", "lambda a, b: a + b\n" * 3))
     prompt = [{"role": "user", "content": "add two numbers"}]
@@ -94,11 +94,11 @@ def test_arena_stream_timings_reach_the_vote(tmp_path, caplog):
     token = registry.open(owner="s", voter="v", model_a="alpha", model_b="beta", mode="anonymous",
                           prompt=PromptInfo(text="add two numbers"))
     registry.finish_turn(token, "s", last.text_a, last.text_b, timing_a=last.timing_a, timing_b=last.timing_b)
-    with caplog.at_level("INFO", logger="votes.latency"):
-        result = registry.vote(token, "s", "model_a")
+    result = registry.vote(token, "s", "model_a")
     assert result.timings == BattleTimings((last.timing_a,), (last.timing_b,))
-    assert store.get(result.battle.id) == result.battle  # stored as before: no column for timings yet (v2)
-    assert f"battle {result.battle.id} answer timings" in caplog.text
+    # stored with the vote (schema v2), and read back as the same timings
+    assert store.get(result.battle.id).timings == result.timings.to_dict()
+    assert BattleTimings.from_dict(store.get(result.battle.id).timings) == result.timings
     untimed = Battle(model_a="x", model_b="y", winner="tie")
     assert battle_with_timings(untimed, BattleTimings()) is untimed
 

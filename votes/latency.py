@@ -8,7 +8,7 @@ and round-trip; ``from_dict`` validates, so a damaged record raises :class:`Timi
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -127,18 +127,7 @@ BATTLE_TIMINGS_COLUMN = "timings"
 
 
 def battle_with_timings(battle: Battle, timings: BattleTimings) -> Battle:
-    """The battle as it is stored with its answers' timings: the one place that decides.
-
-    The battles table has no column for them before the v2 schema, so until then the timings go to the log
-    (one line per vote, for the operator) and the battle is stored as it was. Once the ``timings`` column
-    and the ``Battle.timings`` field exist, the switch is the last line, which becomes
-    ``return dataclasses.replace(battle, timings=timings.to_dict())``.
-    """
+    """The battle as it is stored with its answers' timings (none timed: as it was)."""
     if not (timings.a or timings.b):
         return battle
-    return _logged(battle, timings)
-
-
-def _logged(battle: Battle, timings: BattleTimings) -> Battle:
-    log.info("battle %s answer timings %s", battle.id, json.dumps(timings.to_dict()))
-    return battle
+    return dataclasses.replace(battle, timings=timings.to_dict())

@@ -109,6 +109,11 @@ class Battle:
     judge_detail: dict[str, Any] | None = None
     # The code runs the voter asked for before the vote (Run buttons), per side and turn, in order.
     runs: tuple[BattleRun, ...] = ()
+    # How long each side's answers took (votes.latency.BattleTimings.to_dict), when they were timed.
+    timings: dict[str, Any] | None = None
+    # The probability with which the arena's sampler chose this pair (either order): inverse-propensity
+    # weights (`rate --reweight propensity`) undo a sampler that favours some pairs.
+    pair_probability: float | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: str = field(default_factory=utc_now)
 
@@ -148,6 +153,11 @@ class Battle:
         if self.prompt is not None and self.prompt_hash is None:
             object.__setattr__(self, "prompt_hash", text_hash(self.prompt))
         self._check_runs()
+        p = self.pair_probability
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1):
+            raise BattleError(f"pair_probability must be a number in (0, 1], got {p!r}")
+        if self.timings is not None and not isinstance(self.timings, dict):
+            raise BattleError(f"timings must be an object, got {type(self.timings).__name__}")
 
     def _check_runs(self) -> None:
         runs = self.runs
@@ -195,5 +205,5 @@ class Battle:
 # Free text that must be storable as UTF-8 (model names are checked apart, more strictly).
 TEXT_FIELDS: tuple[str, ...] = ("prompt_id", "prompt", "category", "language", "answer_a", "answer_b", "voter",
                                 "source", "id")
-JSON_FIELDS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags", "judge_detail")
+JSON_FIELDS: tuple[str, ...] = ("conversation_a", "conversation_b", "flags", "judge_detail", "timings")
 BATTLE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Battle))

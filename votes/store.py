@@ -59,6 +59,8 @@ BATTLE_SCHEMA_V1: dict[str, type] = {
 BATTLE_SCHEMA: dict[str, type] = {
     **BATTLE_SCHEMA_V1,
     "runs": str,  # v2: JSON list of votes.runs.BattleRun (the code runs before the vote), NULL for none
+    "timings": str,  # v2: JSON votes.latency.BattleTimings (each side's time to first token, total, tokens/s)
+    "pair_probability": float,  # v2: the sampler's probability of this pair (inverse-propensity weights)
 }
 # The table and the record must not drift apart.
 assert set(BATTLE_SCHEMA) == set(BATTLE_COLUMNS), set(BATTLE_SCHEMA) ^ set(BATTLE_COLUMNS)
@@ -107,10 +109,16 @@ EXPECTED_TABLES: dict[int, dict[str, tuple[str, ...]]] = {
 }
 
 
+V2_COLUMNS = {"runs": "TEXT", "timings": "TEXT", "pair_probability": "REAL"}
+
+
 def _add_runs_v2(db: sqlite_utils.Database) -> None:
-    """v1 -> v2: battles keep the code runs of their answers (one nullable JSON column; rows stay as they are)."""
-    if "runs" not in db["battles"].columns_dict:
-        db.execute("ALTER TABLE battles ADD COLUMN runs TEXT")
+    """v1 -> v2: battles keep the code runs of their answers, the answers' timings and the probability with
+    which their pair was sampled (nullable columns; rows stay as they are)."""
+    have = db["battles"].columns_dict
+    for column, kind in V2_COLUMNS.items():
+        if column not in have:
+            db.execute(f"ALTER TABLE battles ADD COLUMN {column} {kind}")
 
 
 # version -> step that brings a file from version-1 to version. A later release appends here, so an older
