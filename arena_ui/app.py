@@ -59,14 +59,64 @@ class BattlePanel:
     regenerate: gr.Button
     runs: RunPanel | None = None  # Run buttons and output panels (arena_ui.run_panel); None with --no-run
 
+    def components(self, fields: tuple[str, ...]) -> list[Any]:
+        """The components of ``fields`` in order (``votes`` is the four vote buttons)."""
+        out: list[Any] = []
+        for name in fields:
+            value = getattr(self, name)
+            out.extend(value if name == "votes" else [value])
+        return out
+
     @property
     def turn_outputs(self) -> list[Any]:
-        return [self.token, self.chat_a, self.chat_b, self.status, self.reveal, *self.votes, self.new_battle,
-                self.regenerate, self.prompt]
+        return self.components(TurnView.FIELDS)
 
     @property
     def vote_outputs(self) -> list[Any]:
-        return [self.token, self.status, self.reveal, *self.votes, self.new_battle, self.regenerate]
+        return self.components(VoteView.FIELDS)
+
+
+KEEP: Any = object()  # a view field that leaves its component as it is
+
+
+@dataclass(frozen=True)
+class TurnView:
+    """What one step of a turn (send, stream, new battle) changes on the page, by name; a field left KEEP
+    stays as it is. ``FIELDS`` is the one place that orders them, for the handler's outputs and its values
+    alike, so a new component is one field here, not a shift of every positional tuple."""
+
+    FIELDS = ("token", "chat_a", "chat_b", "status", "reveal", "votes", "new_battle", "regenerate", "prompt")
+
+    token: Any = KEEP
+    chat_a: Any = KEEP
+    chat_b: Any = KEEP
+    status: Any = KEEP
+    reveal: Any = KEEP
+    votes: Any = KEEP  # one value for the four vote buttons, or a list of four
+    new_battle: Any = KEEP
+    regenerate: Any = KEEP
+    prompt: Any = KEEP
+
+    def outputs(self) -> tuple[Any, ...]:
+        values: list[Any] = []
+        for name in self.FIELDS:
+            value = getattr(self, name)
+            if name == "votes":
+                values.extend(value if isinstance(value, list) else [_value(value)] * len(VOTES))
+            else:
+                values.append(_value(value))
+        return tuple(values)
+
+
+@dataclass(frozen=True)
+class VoteView(TurnView):
+    """What a vote changes: the same names, fewer components."""
+
+    FIELDS = ("token", "status", "reveal", "votes", "new_battle", "regenerate")
+
+
+def _value(value: Any) -> Any:
+    return gr.update() if value is KEEP else value
 
 
 def _panel(mode: str, suffix: str, arena: Arena | None = None) -> BattlePanel:
@@ -102,13 +152,13 @@ def _chats(session: Any, snap: PairSnapshot | None) -> tuple[list[dict[str, str]
     return safe_messages(a), safe_messages(b)
 
 
-def _buttons(votes_on: bool, regenerate_on: bool) -> list[Any]:
-    return [gr.update(interactive=votes_on) for _ in VOTES] + [gr.update(), gr.update(interactive=regenerate_on)]
+def _buttons(votes_on: bool, regenerate_on: bool) -> dict[str, Any]:
+    return {"votes": gr.update(interactive=votes_on), "regenerate": gr.update(interactive=regenerate_on)}
 
 
-def _labels() -> list[str]:
+def _labels() -> dict[str, Any]:
     """The buttons' own labels as values: "no change" without the cost of a property update."""
-    return [label for _, label, _ in VOTES] + [NEW_BATTLE, REGENERATE]
+    return {"votes": [label for _, label, _ in VOTES], "new_battle": NEW_BATTLE, "regenerate": REGENERATE}
 
 
 def _client(request: gr.Request) -> tuple[str, str]:
@@ -138,8 +188,7 @@ async def _run_turn(arena: Arena, panel_mode: str, text: str, token: str | None,
             arena.abandon(token, session)
             token = arena.open_battle(host=host, session=session, text=text, mode=panel_mode, models=models)
     except ArenaError as exc:
-        yield (token, gr.update(), gr.update(), f"**Error:** {exc}", gr.update(), *[gr.update() for _ in range(6)],
-               gr.update())
+        yield TurnView(token=token, status=f"**Error:** {exc}").outputs()
         return
     s = arena.session(token, session)
     reveal = HIDDEN if panel_mode == "anonymous" else f"**A:** {s.model_a} · **B:** {s.model_b}"
@@ -154,20 +203,24 @@ async def _run_turn(arena: Arena, panel_mode: str, text: str, token: str | None,
             # Buttons change once per turn: a property update makes Gradio rebuild the component, per frame.
             buttons = _buttons(False, False) if first and buttons_live else _labels()
             first = False
-            yield (token, a, b, "Both models are answering...", reveal, *buttons, "")
+            yield TurnView(token=token, chat_a=a, chat_b=b, status="Both models are answering...", reveal=reveal,
+                           prompt="", **buttons).outputs()
     except ArenaError as exc:
-        yield (token, gr.update(), gr.update(), f"**Error:** {exc}", reveal, *_buttons(False, True), gr.update())
+        yield TurnView(token=token, status=f"**Error:** {exc}", reveal=reveal, **_buttons(False, True)).outputs()
         return
     s = arena.session(token, session)
     if s is None:  # abandoned while streaming (New battle)
         return
     a, b = _chats(s, None)
     if s.phase is Phase.FAILED:
-        yield (token, a, b, f"**Error:** {s.error}. This battle cannot take a vote: click **New battle** (or "
-               "**Regenerate** to try the same prompt with another pair).", reveal, *_buttons(False, True), "")
+        status = (f"**Error:** {s.error}. This battle cannot take a vote: click **New battle** (or "
+                  "**Regenerate** to try the same prompt with another pair).")
+        yield TurnView(token=token, chat_a=a, chat_b=b, status=status, reveal=reveal, prompt="",
+                       **_buttons(False, True)).outputs()
     else:
-        yield (token, a, b, "Both answers are complete: vote below, or type a follow-up question.", reveal,
-               *_buttons(True, True), "")
+        yield TurnView(token=token, chat_a=a, chat_b=b, prompt="", reveal=reveal,
+                       status="Both answers are complete: vote below, or type a follow-up question.",
+                       **_buttons(True, True)).outputs()
 
 
 def _vote(arena: Arena, token: str | None, winner: str, request: gr.Request) -> tuple[Any, ...]:
@@ -175,20 +228,21 @@ def _vote(arena: Arena, token: str | None, winner: str, request: gr.Request) -> 
     try:
         result = arena.vote(token=token, session=session, host=host, winner=winner)
     except ArenaError as exc:
-        return (token, f"**Error:** {exc}", gr.update(), *[gr.update() for _ in VOTES], gr.update(), gr.update())
+        return VoteView(token=token, status=f"**Error:** {exc}").outputs()
     flags = result.battle.flags
     note = f" Flagged: {', '.join(flags)} (an answer named its model or maker)." if flags else ""
     reveal = (f"### Model A: **{result.model_a}** · Model B: **{result.model_b}**\n"
               f"Your vote (*{VOTE_WORDS[winner]}*) is stored.{note}")
-    return (None, "Thanks for voting! Click **New battle** for another one.", reveal,
-            *[gr.update(interactive=False) for _ in VOTES], gr.update(), gr.update(interactive=False))
+    return VoteView(token=None, status="Thanks for voting! Click **New battle** for another one.", reveal=reveal,
+                    **_buttons(False, False)).outputs()
 
 
 def _new_battle(arena: Arena, panel: BattlePanel, token: str | None, request: gr.Request) -> tuple[Any, ...]:
     _, session = _client(request)
     arena.abandon(token, session)
     reveal = HIDDEN if panel.mode == "anonymous" else ""
-    return (None, [], [], arena.readiness() or "", reveal, *_buttons(False, False), "")
+    return TurnView(token=None, chat_a=[], chat_b=[], status=arena.readiness() or "", reveal=reveal, prompt="",
+                    **_buttons(False, False)).outputs()
 
 
 def _first_prompt(arena: Arena, token: str | None, request: gr.Request) -> str:
