@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from arena_ui.battle import BattleRegistry, BattleSession, Phase, PromptInfo, VoteRefused, VoteResult
 from arena_ui.downloads import DataFiles, DownloadCache
@@ -52,6 +53,8 @@ class ArenaConfig:
     leaderboard_refresh_s: float = 30.0
     answer_timeout_s: float | None = 900.0
     input_limits: InputLimits = field(default_factory=InputLimits)
+    # uniform: pairs by the models' --weight; active: pairs that shrink the ranking's uncertainty most
+    sampling: str = "uniform"
     # Memory held by live (unvoted) battles, prompts and answers together; the least recently used go first.
     max_live_battle_chars: int = 64_000_000
     # Run buttons: the sandbox's limits, the arena's one run queue, on or off (--no-run).
@@ -104,6 +107,9 @@ class Arena:
         for name, spec in config.models.items():
             self._add_model(name, spec, (backends or {}).get(name))
         self.sampler = PairSampler.build(config.models, config.weights).restricted(self.usable_models)
+        if config.sampling == "active":
+            # Recomputed with each leaderboard refresh, off the request path; a vote only reads the sampler.
+            self.leaderboard.on_refresh.append(self._update_active_sampler)
 
     def _add_model(self, name: str, spec: ModelSpec, backend: Backend | None) -> None:
         try:
@@ -133,6 +139,16 @@ class Arena:
                 f"model(s) are usable. Unavailable: {'; '.join(down) or 'none'}.")
 
     # -- identities ------------------------------------------------------------------------------------
+    def _update_active_sampler(self, battles: Any) -> None:
+        """Pair probabilities that shrink the ranking's uncertainty fastest (ratings.active), from the votes
+        the leaderboard just counted."""
+        from ratings.active import arena_pair_probabilities
+
+        usable = self.sampler.models
+        if len(usable) < 2:
+            return
+        self.sampler = self.sampler.with_probabilities(arena_pair_probabilities(battles, usable))
+
     def voter_hash(self, host: str, session: str) -> str:
         return text_hash(f"{self._salt}|{host}|{session}")
 
@@ -166,9 +182,10 @@ class Arena:
             not_ready = self.readiness()
             if not_ready:
                 raise ArenaError(not_ready)
-            model_a, model_b = self.sampler.sample()
+            model_a, model_b, probability = self.sampler.sample_with_probability()
         else:
             model_a, model_b = models
+            probability = None
             for m in models:
                 if m not in self.status:
                     raise ArenaError(f"unknown model {m!r}")
@@ -177,7 +194,8 @@ class Arena:
             if model_a == model_b:
                 raise ArenaError("Choose two different models.")
         return self.registry.open(owner=session, voter=self.voter_hash(host, session), model_a=model_a,
-                                  model_b=model_b, mode=mode, prompt=self.prompt_info(text))
+                                  model_b=model_b, mode=mode, prompt=self.prompt_info(text),
+                                  pair_probability=probability)
 
     def add_turn(self, *, token: str | None, session: str, host: str, text: str) -> BattleSession:
         """A follow-up question in a complete battle: it makes both models answer again, so it costs the

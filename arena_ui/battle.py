@@ -64,6 +64,7 @@ class BattleSession:
     timings_a: list[AnswerTiming | None] = field(default_factory=list)
     timings_b: list[AnswerTiming | None] = field(default_factory=list)
     runs: list[BattleRun] = field(default_factory=list)  # stored with the vote, in the order they were asked
+    pair_probability: float | None = None  # the sampler's probability of this pair (anonymous battles)
     running: set[str] = field(default_factory=set)  # sides whose code is running now (one run per side at once)
 
     @property
@@ -137,11 +138,12 @@ class BattleRegistry:
             return list(self._battles)
 
     def open(self, *, owner: str, voter: str, model_a: str, model_b: str, mode: str,
-             prompt: PromptInfo) -> str:
-        """Start a battle on its first user turn; returns the opaque token (the browser's only handle)."""
+             prompt: PromptInfo, pair_probability: float | None = None) -> str:
+        """Start a battle on its first user turn; returns the opaque token (the browser's only handle).
+        ``pair_probability``: the sampler's probability of this pair, kept with the vote."""
         token = secrets.token_urlsafe(24)
         session = BattleSession(token=token, owner=owner, voter=voter, model_a=model_a, model_b=model_b,
-                                mode=mode, prompt=prompt, touched=self._clock())
+                                mode=mode, prompt=prompt, touched=self._clock(), pair_probability=pair_probability)
         session.conversation_a.append({"role": "user", "content": prompt.text})
         session.conversation_b.append({"role": "user", "content": prompt.text})
         with self._lock:
@@ -278,7 +280,7 @@ class BattleRegistry:
             conversation_a=list(s.conversation_a) if multi else None,
             conversation_b=list(s.conversation_b) if multi else None,
             voter=s.voter,
-            flags=_flags(s, answers_a, answers_b), runs=tuple(s.runs),
+            flags=_flags(s, answers_a, answers_b), runs=tuple(s.runs), pair_probability=s.pair_probability,
         )
 
     def _touch(self, s: BattleSession) -> None:

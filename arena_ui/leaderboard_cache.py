@@ -48,6 +48,7 @@ class LeaderboardSnapshot:
     # ratings.export.ratings_meta of the overall ranking (method, CI method, votes, date): the Data tab's
     # leaderboard files carry it, as ``codearena export ratings`` does; empty when there is no ranking
     meta: dict[str, Any] = field(default_factory=dict)
+    counted: pd.DataFrame = field(default_factory=pd.DataFrame)  # the votes the overall ranking counted
 
     @classmethod
     def empty(cls) -> LeaderboardSnapshot:
@@ -133,7 +134,8 @@ def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> Leaderbo
     return LeaderboardSnapshot(overall=overall, by_category=by_category,
                                human_vs_judge=side_by_side(overall, judges), named=named,
                                figures=_figures(overall_res),
-                               battles_seen=seen, computed_at=time.time(), errors=errors, notes=notes, meta=meta)
+                               battles_seen=seen, computed_at=time.time(), errors=errors, notes=notes, meta=meta,
+                               counted=human)
 
 
 def side_by_side(human: pd.DataFrame, judges: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -167,6 +169,8 @@ class LeaderboardCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.computations = 0
+        # Called after each recomputation with the battles the ranking counted (e.g. active sampling).
+        self.on_refresh: list[Callable[[pd.DataFrame], None]] = []
 
     def snapshot(self) -> LeaderboardSnapshot:
         return self._snapshot
@@ -178,6 +182,11 @@ class LeaderboardCache:
                 self._snapshot = compute_snapshot(self.store, self._rank)
                 self._seen = self._snapshot.battles_seen
                 self.computations += 1
+                for hook in self.on_refresh:
+                    try:
+                        hook(self._snapshot.counted)
+                    except Exception:  # noqa: BLE001 - a hook must not stop the leaderboard
+                        log.exception("leaderboard refresh hook failed")
             return self._snapshot
 
     def start(self) -> None:

@@ -33,6 +33,7 @@ class ServeOptions:
     trusted_proxies: list[str] = field(default_factory=list)
     max_prompt_chars: int = 20_000
     max_turns: int = 8
+    sampling: str = "uniform"
     run_enabled: bool = True  # --no-run turns the Run buttons off
     run_concurrency: int | None = None  # --run-concurrency: runs at once (None: half the cores)
     run_queue: int = 32  # --run-queue: runs waiting for a slot, past which a press is answered "busy"
@@ -61,6 +62,7 @@ def make_arena(opts: ServeOptions) -> Arena:
         limits=RateLimits(votes_per_minute=opts.votes_per_minute, battles_per_minute=opts.battles_per_minute),
         leaderboard_refresh_s=opts.leaderboard_refresh_s,
         input_limits=InputLimits(max_prompt_chars=opts.max_prompt_chars, max_turns=opts.max_turns),
+        sampling=opts.sampling,
         runs=runs,
     )
     if not config.prompts:

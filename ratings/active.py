@@ -156,3 +156,36 @@ def probability_table(models: list[str], probs: np.ndarray) -> pd.DataFrame:
     table = pd.DataFrame({"model_a": names[pi], "model_b": names[pj], "probability": probs[pi, pj]})
     return table.sort_values(["probability", "model_a", "model_b"], ascending=[False, True, True],
                              ignore_index=True)
+
+
+def arena_pair_probabilities(battles: pd.DataFrame, models: list[str],
+                             policy: SamplingPolicy = SamplingPolicy()) -> dict[tuple[str, str], float]:
+    """What the arena's sampler needs: the probability of each unordered pair (sorted names) of ``models``
+    from the votes counted so far. Models without votes are new (boosted); votes of other models are
+    ignored. The ratings and covariance come from one analytic fit of the counted votes."""
+    from ratings.encode import aggregate, cell_matrices, encode
+    from ratings.leaderboard import rate
+
+    names = sorted(models)
+    index = {m: i for i, m in enumerate(names)}
+    m = len(names)
+    counts = np.zeros((m, m))
+    theta = np.zeros(m)
+    cov = np.full((m, m), np.nan)
+    known = battles[battles["model_a"].isin(index) & battles["model_b"].isin(index)] if len(battles) else battles
+    if len(known):
+        enc = encode(known)
+        wins, ties = cell_matrices(aggregate(enc))
+        idx = np.array([index[x] for x in enc.models])
+        counts[np.ix_(idx, idx)] = wins + wins.T + ties
+        try:
+            res = rate(known, ci="analytic", cluster_by="none")
+        except ValueError:
+            res = None
+        if res is not None and res.cov is not None and len(res.components) == 1:
+            order = np.array([index[x] for x in res.models])
+            theta[order] = res.theta
+            cov[np.ix_(order, order)] = res.cov
+    probs = pair_probabilities(counts, theta, cov, policy)
+    pi, pj = np.triu_indices(m, 1)
+    return {(names[i], names[j]): float(probs[i, j]) for i, j in zip(pi, pj, strict=True)}

@@ -37,11 +37,18 @@ def _pinv_centred(info: np.ndarray) -> np.ndarray:
 
 
 def sandwich_cov_half(cells: Cells, theta: np.ndarray, prior_wins: np.ndarray | None = None) -> np.ndarray:
-    """[M, M] sandwich covariance of half-ties BT log-strengths."""
+    """[M, M] sandwich covariance of half-ties BT log-strengths (every battle of weight 1)."""
+    return sandwich_cov_weighted(cells, cells, theta, prior_wins)
+
+
+def sandwich_cov_weighted(cells: Cells, meat: Cells, theta: np.ndarray,
+                          prior_wins: np.ndarray | None = None) -> np.ndarray:
+    """[M, M] sandwich covariance of weighted half-ties BT: bread from ``cells`` (sum of weights per cell),
+    meat from ``meat`` (the same cells, counts = sum of squared weights)."""
     p_lo = sigmoid(theta[cells.lo] - theta[cells.hi])
     y = np.where(cells.outcome == LO_WINS, 1.0, np.where(cells.outcome == CELL_TIE, 0.5, 0.0))
     a_w = _pair_weights(cells, cells.count * p_lo * (1.0 - p_lo))
-    b_w = _pair_weights(cells, cells.count * (y - p_lo) ** 2)
+    b_w = _pair_weights(cells, meat.count * (y - p_lo) ** 2)
     if prior_wins is not None:
         # Virtual battles add information but no noise.
         n_prior = prior_wins + prior_wins.T

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 ARENA_COLUMNS = ["question_id", "model_a", "model_b", "winner", "judge", "conversation_a", "conversation_b",
-                 "turn", "anony", "language", "tstamp", "category", "source", "flags", "id", "runs"]
+                 "turn", "anony", "language", "tstamp", "category", "source", "flags", "id", "runs",
+                 "pair_probability"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def arena_records(battles: pd.DataFrame) -> pd.DataFrame:
         "flags": [_flags(v) for v in _col(battles, "flags")],
         "id": _col(battles, "id").to_numpy(),
         "runs": [_runs(v) for v in _col(battles, "runs")],
+        "pair_probability": pd.to_numeric(_col(battles, "pair_probability"), errors="coerce").to_numpy(),
     })[ARENA_COLUMNS]
 
 
@@ -321,6 +323,8 @@ def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_
         "category": "prompt category", "source": "human | judge:NAME | import:DATASET",
         "flags": "quality flags, e.g. identity_leak:model_a (an answer or its run output revealed its model)",
         "id": "vote id",
+        "pair_probability": "probability with which the arena's sampler chose this pair (null for named votes "
+        "and imports): weight 1/p to undo the sampler (`codearena rate --reweight propensity`)",
         "runs": "JSON text (json.loads gives a list): the code runs the voter asked for before voting (Run buttons), in order; [] when none. Each: "
         "side (model_a | model_b), turn, started_at (UTC), queued_s, and run: language, status (ok | "
         "compile_error | runtime_error | timeout | cpu_limit | memory_limit | output_limit | no_code | "

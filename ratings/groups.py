@@ -58,7 +58,8 @@ def split_groups(battles: pd.DataFrame, by: str, *, keep_missing: bool = True) -
 
 def rate_groups(battles: pd.DataFrame, by: str | None = None, *, min_group_battles: int = 0,
                 keep_missing: bool = True, online_elo: bool = False,
-                fit: Callable[[pd.DataFrame], RatingResult] | None = None, **settings: Any) -> GroupedRatings:
+                fit: Callable[[pd.DataFrame], RatingResult] | None = None, weight_column: str | None = None,
+                **settings: Any) -> GroupedRatings:
     """The leaderboard of ``battles`` (``by=None``), or one per value of column ``by``.
 
     ``settings`` go to :func:`ratings.leaderboard.rate` (or ``fit`` replaces it). An anchor that a group
@@ -85,6 +86,8 @@ def rate_groups(battles: pd.DataFrame, by: str | None = None, *, min_group_battl
             group_settings = {**settings, "anchor": None}
             group_notes.append(f"{by} = {name}: anchor {anchor[0]} absent in this group: centred on 1000")
         try:
+            if weight_column is not None:
+                group_settings = {**group_settings, "weights": frame[weight_column].to_numpy(dtype=float)}
             res = fit(frame) if fit is not None else rate(frame, **group_settings)
         except NoBattlesLeftError:
             if name is None:

@@ -131,7 +131,7 @@ def check_settings(*, bootstrap: int = 0, seed: int = 0, anchor: tuple[str, floa
 def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed: int = 0,
          anchor: tuple[str, float] | None = None, ci: str | None = None, min_battles: int = 0,
          style_control: bool = False, prior: float = DEFAULT_PRIOR, style: StyleOptions | None = None,
-         cluster_by: str | None = None) -> RatingResult:
+         cluster_by: str | None = None, weights: np.ndarray | None = None) -> RatingResult:
     """Fit a leaderboard.
 
     ties: "half" (a tie is half a win each way) or "davidson" (Davidson 1970, reports nu).
@@ -146,6 +146,9 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
         independent. ratings.cluster.default_cluster(battles) is the CLI's default. With fewer than
         cluster.MIN_CLUSTERS clusters the bootstrap falls back to the sandwich with t quantiles, and the
         notes say so. ``clustering`` in the result carries the design effect per model.
+    weights: one per battle, e.g. inverse-propensity weights 1/P(pair) that undo a sampler favouring some
+        pairs (normalised to mean 1; half ties, no style control). Analytic CIs are the weighted sandwich
+        (its meat sums w^2); bootstrap CIs resample battles (Poisson) and keep their weights.
     """
     if ties not in TIES:
         raise ValueError(f"unknown ties model {ties!r}; expected one of {', '.join(TIES)}")
@@ -160,6 +163,18 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
     if len(battles) == 0:
         raise ValueError("no battles to rate")
     auto_notes: list[str] = []
+    if weights is not None:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(battles),) or not np.isfinite(w).all() or (w <= 0).any():
+            raise ValueError(f"weights must be {len(battles)} finite positive numbers, one per battle")
+        if ties != "half" or style_control:
+            raise ValueError("weighted (reweighted) ratings are fitted with half ties and no style control")
+        if cluster_by not in (None, "none", "auto"):
+            raise ValueError("weighted ratings do not cluster their CIs; drop --cluster or the reweighting")
+        if cluster_by == "auto":
+            cluster_by = "none"
+            auto_notes.append("reweighted: CIs treat votes as independent (not clustered)")
+        battles = battles.assign(**{WEIGHT_COLUMN: w / w.mean()})
     if cluster_by == "auto":  # the CLI's default: prompt clusters when the votes carry prompt ids
         cluster_by = cluster.default_cluster(battles)
         if cluster_by != "none" and ci == "analytic" and ties == "davidson" and not style_control:
@@ -195,7 +210,7 @@ def rate(battles: pd.DataFrame, *, ties: str = "half", bootstrap: int = 0, seed:
             # A handful of battles can give a zero-width interval (e.g. two ties): that is not certainty.
             notes.append(f"CIs from very few battles are unreliable: {', '.join(few)} "
                          f"{'has' if len(few) == 1 else 'have'} fewer than {FEW_BATTLES} battles")
-    cells = aggregate(enc)
+    cells = aggregate(enc, _weights(battles))
     w_all, t_all = cell_matrices(cells)
     comps = graph.components(w_all + w_all.T + t_all, enc.models)
     if len(comps) > 1:
@@ -231,7 +246,8 @@ def _fit_component(battles: pd.DataFrame, enc: Encoded, cells: Cells | None, *, 
     cell_of = None
     if groups is not None:
         cells, cell_of = battle_cells(enc)
-    cells = cells if cells is not None else aggregate(enc)
+    weighted = _weights(battles)
+    cells = cells if cells is not None else aggregate(enc, weighted)
     wins, tie_m = cell_matrices(cells)
     notes: list[str] = []
     use_prior = 0.0
@@ -256,6 +272,9 @@ def _fit_component(battles: pd.DataFrame, enc: Encoded, cells: Cells | None, *, 
         fit_ties = with_prior_ties(wins, tie_m, use_prior) if use_prior else tie_m
         method = _fit_davidson(cells, wins, fit_ties, prior=use_prior, ci=ci, rounds=rounds, seed=seed,
                                clustered=clustered)
+    elif weighted is not None:
+        method = _fit_weighted(enc, cells, weighted, wins, fit_wins, tie_m, prior=use_prior, ci=ci, rounds=rounds,
+                               seed=seed)
     else:
         method = _fit_half(cells, wins, fit_wins, tie_m, prior=use_prior, ci=ci, rounds=rounds, seed=seed,
                            clustered=clustered, enc=enc)
@@ -334,6 +353,35 @@ def _fit_half(cells: Cells, wins: np.ndarray, fit_wins: np.ndarray, tie_m: np.nd
         return _MethodFit(theta, cov=analytic.sandwich_cov_half(cells, theta, prior_wins))
     if ci == "bootstrap":
         samples, _ = bootstrap.bootstrap_theta(cells, theta, rounds=rounds, seed=seed, prior=prior)
+        return _MethodFit(theta, samples=samples)
+    return _MethodFit(theta)
+
+
+WEIGHT_COLUMN = "_weight"  # rate(weights=...) rides along with the battles through subsets
+
+
+def _weights(battles: pd.DataFrame) -> np.ndarray | None:
+    return battles[WEIGHT_COLUMN].to_numpy(dtype=float) if WEIGHT_COLUMN in battles.columns else None
+
+
+def _fit_weighted(enc: Encoded, cells: Cells, w: np.ndarray, wins: np.ndarray, fit_wins: np.ndarray,
+                  tie_m: np.ndarray, *, prior: float, ci: str, rounds: int, seed: int) -> _MethodFit:
+    """Half-ties BT on weighted counts. The sandwich's meat needs sum(w^2) per cell, not sum(w): a vote of
+    weight 3 is one noisy vote counted three times, not three votes."""
+    from dataclasses import replace as dc_replace
+
+    theta = fit_bt(half_wins(fit_wins, tie_m))
+    prior_wins = fit_wins - wins if prior else None
+    if ci == "analytic":
+        meat = aggregate(enc, w * w)
+        cov = analytic.sandwich_cov_weighted(cells, dc_replace(cells, count=meat.count), theta, prior_wins)
+        return _MethodFit(theta, cov=cov)
+    if ci == "bootstrap":
+        cells_b, cell_of = battle_cells(enc)
+        rng = np.random.default_rng(seed)
+        counts = np.stack([np.bincount(cell_of, weights=w * rng.poisson(1.0, len(w)), minlength=len(cells_b.count))
+                           for _ in range(rounds)])
+        samples, _ = bootstrap.fit_rounds(cells_b, counts, theta, prior=prior)
         return _MethodFit(theta, samples=samples)
     return _MethodFit(theta)
 

@@ -219,3 +219,19 @@ def load_latency(path: str | Path, battles: pd.DataFrame) -> pd.DataFrame:
 
     frames = [f for f in (load_answer_timings(path), battle_timings_frame(battles)) if len(f)]
     return median_latency(pd.concat(frames, ignore_index=True) if frames else battle_timings_frame(battles))
+
+
+PROPENSITY_WEIGHT = "propensity_weight"
+
+
+def with_propensity_weights(battles: pd.DataFrame) -> pd.DataFrame:
+    """The battles with a ``propensity_weight`` column, 1 / the probability the arena's sampler chose each
+    battle's pair with (``Battle.pair_probability``); every battle must carry it."""
+    if "pair_probability" not in battles.columns or battles["pair_probability"].isna().any():
+        have = 0 if "pair_probability" not in battles.columns else int(battles["pair_probability"].notna().sum())
+        raise ValueError(f"--reweight propensity needs the sampling probability of every vote; {have} of "
+                         f"{len(battles)} have one (the arena records it for anonymous votes since schema v2)")
+    p = pd.to_numeric(battles["pair_probability"], errors="coerce").to_numpy(dtype=float)
+    if not ((p > 0) & (p <= 1)).all():
+        raise ValueError("--reweight propensity: pair_probability values must be in (0, 1]")
+    return battles.assign(**{PROPENSITY_WEIGHT: 1.0 / p})

@@ -4,6 +4,7 @@ preparation. Real servers and a real SQLite file; the browser-side payloads are 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -222,3 +223,32 @@ def test_download_preparation_reuses_its_files_and_is_rate_limited(tmp_path, tom
 ])
 def test_untrusted_text_renders_without_html(text, inert):
     assert safe_markdown(text) == inert
+
+
+# -- sampling probabilities: kept with each vote, active sampling, propensity reweighting ------------------
+
+
+def test_votes_keep_their_pair_probability_and_active_sampling_updates_it(tmp_path, toml, hard, capsys):
+    from codearena.cli import main
+
+    with running_arena(tmp_path, toml, hard / "question.jsonl", votes_per_minute=0, battles_per_minute=0,
+                       sampling="active", leaderboard_refresh_s=3600) as (arena, url):
+        client = Client(url, verbose=False)
+        for _ in range(6):
+            _battle(client, "/send", arena.prompts[0].text)
+            client.predict(api_name="/vote_a")
+        # at start no model has votes: every pair is as new as the others, 1/3 each
+        assert set(arena.store.battles_frame()["pair_probability"].round(6)) == {round(1 / 3, 6)}
+        arena.leaderboard.refresh()  # the background refresh, now: it recomputes the pair probabilities
+        chosen = dict(arena.sampler.chosen)
+        assert len(chosen) == 3 and abs(sum(chosen.values()) - 1) < 1e-9
+        _battle(client, "/send", arena.prompts[0].text)
+        client.predict(api_name="/vote_b")
+        last = arena.store.battles_frame().iloc[-1]
+        pair = tuple(sorted((last["model_a"], last["model_b"])))
+        assert abs(last["pair_probability"] - arena.sampler.pair_probabilities()[pair]) < 1e-9
+        db = arena.store.path
+    capsys.readouterr()
+    assert main(["rate", str(db), "--reweight", "propensity", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3 and all(r["rating"] is not None for r in rows)

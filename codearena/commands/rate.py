@@ -163,6 +163,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format")
     add_audit_options(parser.add_argument_group(
         "audit", "with --apply-audit, rate without the votes these rules flag (`codearena audit` shows them)"))
+    parser.add_argument("--reweight", choices=["none", "propensity"], default="none",
+                        help="propensity: weight each vote by 1 / the probability the arena sampled its pair "
+                        "with (undoes --weight and active sampling; half ties, analytic or bootstrap CIs)")
     parser.add_argument("--apply-audit", action="store_true",
                         help="leave out the votes the audit rules flag (per-voter cap, anomalous voters, "
                         "repeated prompts); the output says how many each rule removed")
@@ -195,8 +198,13 @@ def run(args: argparse.Namespace) -> int:
         applied, _ = apply_rules(battles, audit_opts)
         battles = applied.battles
         notes += [f"audit: {r.rule} removed {r.removed} vote(s)" for r in applied.removed.itertuples()]
+    weight_column = None
+    if args.reweight == "propensity":
+        from ratings.source import PROPENSITY_WEIGHT, with_propensity_weights
+
+        battles, weight_column = with_propensity_weights(battles), PROPENSITY_WEIGHT
     try:
-        grouped = rate_groups(battles, args.by, online_elo=args.online_elo, **kwargs)
+        grouped = rate_groups(battles, args.by, online_elo=args.online_elo, weight_column=weight_column, **kwargs)
     except ValueError as exc:
         if str(exc).startswith("--by "):
             raise ValueError(f"{args.source_path}: {exc}") from None

@@ -45,6 +45,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "on the client)")
     parser.add_argument("--max-prompt-chars", type=int, default=20_000, metavar="N",
                         help="longest prompt or follow-up a client may send, in characters (default 20000)")
+    parser.add_argument("--sampling", choices=["uniform", "active"], default="uniform",
+                        help="which pairs meet: uniform (by --weight, the default) or active: the pairs whose "
+                        "vote shrinks the ranking's uncertainty most, recomputed with each leaderboard refresh "
+                        "(every pair keeps a floor; new models are boosted). Each vote keeps its pair's "
+                        "probability: `codearena rate --reweight propensity` undoes either")
     parser.add_argument("--max-turns", type=int, default=8, metavar="N",
                         help="most turns (prompt + follow-ups) in one battle (default 8)")
     runs = parser.add_argument_group("code runs", "the Run buttons: each side's code runs in the bubblewrap "
@@ -68,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weight, votes_per_minute=args.votes_per_minute,
         battles_per_minute=args.battles_per_minute, leaderboard_refresh_s=args.leaderboard_refresh,
         concurrency=args.concurrency, trusted_proxies=args.trusted_proxy, max_prompt_chars=args.max_prompt_chars,
-        max_turns=args.max_turns, run_enabled=not args.no_run, run_concurrency=args.run_concurrency,
+        max_turns=args.max_turns, sampling=args.sampling, run_enabled=not args.no_run, run_concurrency=args.run_concurrency,
         run_queue=args.run_queue, runs_per_minute=args.runs_per_minute,
     ))

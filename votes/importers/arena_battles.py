@@ -37,6 +37,13 @@ def _runs(where: str, value: Any) -> tuple[BattleRun, ...] | Rejection:
         return Rejection(where, f"bad runs: {exc}")
 
 
+def _probability(value: Any) -> float | None:
+    """Our export's pair_probability: a number in (0, 1], else none (Battle refuses anything else)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0 < value <= 1 else None
+
+
 def parse_arena_battles(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Parsed]:
     """Chatbot Arena battle files: model_a, model_b, winner and optional question_id, judge, turn,
     conversation_a/b, language, category, tstamp (-> created_at), anony; plus what ``codearena export
@@ -71,5 +78,6 @@ def parse_arena_battles(rows: Iterable[Row], opts: ImportOptions) -> Iterator[Pa
             answer_a=last_reply(conv_a), answer_b=last_reply(conv_b), conversation_a=conv_a,
             conversation_b=conv_b, voter=voter, flags=flags_of(r.get("flags")), runs=runs,
             id=row_id if ours and isinstance(row_id, str) and row_id else import_id(opts.dataset, *key),
+            pair_probability=_probability(r.get("pair_probability")) if ours else None,
             **created_at_kwargs(where, tstamp),
         )
