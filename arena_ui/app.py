@@ -39,7 +39,10 @@ CSS = """
 #status {min-height: 1.5em}
 """
 N_PLOTS = 3  # ratings.plots.figures: ratings with CIs, win fractions, battle counts
-LEADERBOARD_SHOWN = ["rank", "model", "rating", "ci_low", "ci_high", "rank_ub", "battles", "wins", "losses", "ties"]
+LEADERBOARD_SHOWN = ["rank", "model", "rating", "ci_low", "ci_high", "rank_ub", "battles", "wins", "losses", "ties",
+                     # tier: models a simultaneous 95% test cannot tell apart share one (ratings.tiers);
+                     # median_s: the model's median answer time, where answers were timed
+                     "tier", "rank_low", "rank_high", "median_s"]
 
 
 @dataclass
@@ -299,7 +302,8 @@ def _wire_panel(arena: Arena, panel: BattlePanel, model_inputs: list[Any] | None
 
 def _leaderboard_view(snap: LeaderboardSnapshot, category: str | None) -> tuple[Any, ...]:
     table = snap.category_table(category)
-    shown = _round(table[LEADERBOARD_SHOWN]) if not table.empty else pd.DataFrame(columns=LEADERBOARD_SHOWN)
+    shown = _round(table.reindex(columns=LEADERBOARD_SHOWN)) if not table.empty else pd.DataFrame(
+        columns=LEADERBOARD_SHOWN)
     when = pd.Timestamp(snap.computed_at, unit="s").strftime("%Y-%m-%d %H:%M:%S UTC") if snap.computed_at else "never"
     info = (f"{len(table)} models from {int(table['battles'].sum() // 2) if not table.empty else 0} anonymous "
             f"human votes · {snap.battles_seen} battles stored in all · computed {when}\n\n"
@@ -309,7 +313,8 @@ def _leaderboard_view(snap: LeaderboardSnapshot, category: str | None) -> tuple[
         info += "\n\n**Error:** " + "; ".join(snap.errors)
     hvj = _round(snap.human_vs_judge) if not snap.human_vs_judge.empty else pd.DataFrame(
         columns=["model", "rating_human", "rank_human", "battles_human"])
-    named = _round(snap.named[LEADERBOARD_SHOWN]) if not snap.named.empty else pd.DataFrame(columns=LEADERBOARD_SHOWN)
+    named = _round(snap.named.reindex(columns=LEADERBOARD_SHOWN)) if not snap.named.empty else pd.DataFrame(
+        columns=LEADERBOARD_SHOWN)
     choices = [ALL_CATEGORIES, *sorted(snap.by_category)]
     figs = list(snap.figures)[:N_PLOTS] if category in (None, ALL_CATEGORIES) else []
     figs += [None] * (N_PLOTS - len(figs))

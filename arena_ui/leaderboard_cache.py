@@ -80,6 +80,24 @@ def _figures(res: RatingResult | None) -> list[Any]:
         return []
 
 
+def _with_tiers_and_latency(res: RatingResult, battles: pd.DataFrame) -> pd.DataFrame:
+    """The ranking's table with its tiers (models a simultaneous 95% test cannot tell apart share one) and
+    each model's median answer time where answers were timed, as a team choosing a model wants them."""
+    from ratings.latency import battle_timings_frame, median_latency
+    from ratings.tiers import leaderboard_tiers, with_tiers
+
+    try:
+        table = with_tiers(res, leaderboard_tiers(res))
+    except ValueError as exc:
+        log.warning("leaderboard tiers unavailable: %s", exc)
+        table = res.table
+    latency = median_latency(battle_timings_frame(battles))
+    if len(latency):
+        table = table.merge(latency[["model", "total_s", "tokens_per_s"]].rename(
+            columns={"total_s": "median_s", "tokens_per_s": "median_tok_s"}), on="model", how="left")
+    return table
+
+
 def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> LeaderboardSnapshot:
     """One full recomputation. A table that cannot be computed (no votes yet) is empty, with the reason.
 
@@ -110,7 +128,7 @@ def compute_snapshot(store: VoteStore, rank: RankFn = _default_rank) -> Leaderbo
     stored_human = store.battles_frame(source=DEFAULT_SOURCE)
     human, notes = select_battles(stored_human, source=DEFAULT_SOURCE)
     overall_res = fit(human, "overall")
-    overall = pd.DataFrame() if overall_res is None else overall_res.table
+    overall = pd.DataFrame() if overall_res is None else _with_tiers_and_latency(overall_res, human)
     by_category: dict[str, pd.DataFrame] = {}
     if not human.empty and "category" in human and human["category"].notna().any():
         # The same per-group rule as `codearena rate --by category` (ratings.groups), with a floor.
