@@ -15,13 +15,14 @@ from arena_ui.http import ArenaEdge, EdgePolicy, HttpServer, bind_socket, parse_
 from arena_ui.ratelimit import RateLimits
 from arena_ui.runs import RunSettings
 from arena_ui.sampling import PairSampler, parse_weights
+from votes.location import DEFAULT_DB
 
 
 @dataclass(frozen=True)
 class ServeOptions:
     models: str | None = None
     prompts: str | None = None
-    db: str | Path = "codearena.db"
+    db: str | Path = DEFAULT_DB
     host: str = "127.0.0.1"
     port: int = 7860
     weights: list[str] = field(default_factory=list)

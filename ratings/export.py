@@ -46,9 +46,9 @@ def _conversation(stored: Any, prompt: Any, answer: Any) -> list[dict[str, str]]
 
 def _flags(value: Any) -> list[str]:
     """Flags as a list, from the store's JSON text or a file's list (so an export keeps them)."""
-    from ratings.source import _parse_flags
+    from votes.record import parse_flags
 
-    return _parse_flags(value)
+    return parse_flags(value)
 
 
 def _user_turns(conversation: Any) -> int:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from votes.record import parse_flags
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -51,28 +52,6 @@ def is_store(path: str | Path) -> bool:
         return fh.read(16) == SQLITE_MAGIC
 
 
-def _parse_flags(value: Any) -> list[str]:
-    """Flags as a list whatever the carrier: a list (JSONL), a JSON text (store, CSV) or empty."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [str(v) for v in value]
-    if isinstance(value, float) and np.isnan(value):
-        return []
-    text = str(value).strip()
-    if not text:
-        return []
-    from votes.files import parse_json
-
-    try:
-        parsed = parse_json(text, "flags")
-    except ValueError:
-        return [text]
-    if isinstance(parsed, list):
-        return [str(v) for v in parsed]
-    return [str(parsed)] if parsed else []
-
-
 def source_mask(sources: pd.Series, source: str | None) -> np.ndarray:
     """True where a battle's source matches ``source`` (None/"all": every one; "judge:": a prefix)."""
     if source in (None, "all"):
@@ -95,7 +74,7 @@ def flagged_mask(battles: pd.DataFrame) -> np.ndarray | None:
     """True for votes flagged with an identity leak; None when the frame has no ``flags`` column."""
     if "flags" not in battles.columns:
         return None
-    return np.array([any(f.startswith(IDENTITY_LEAK) for f in _parse_flags(v)) for v in battles["flags"]],
+    return np.array([any(f.startswith(IDENTITY_LEAK) for f in parse_flags(v)) for v in battles["flags"]],
                     dtype=bool)
 
 

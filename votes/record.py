@@ -44,6 +44,29 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def parse_flags(value: Any) -> list[str]:
+    """A vote's flags as a list whatever carries them: a list (JSONL, Parquet), its JSON text (the store, a
+    CSV cell), a bare flag, or nothing. The one reader of flags for the store, the importers and the ratings."""
+    if value is None or isinstance(value, float) and value != value:  # None or NaN
+        return []
+    if hasattr(value, "tolist") and not isinstance(value, str):  # a numpy array from Parquet
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v]
+    text = str(value).strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        from votes.files import parse_json
+
+        try:
+            parsed = parse_json(text, "flags")
+        except ValueError:
+            return [text]
+        return [str(v) for v in parsed if v] if isinstance(parsed, list) else [text]
+    return [text]
+
+
 def text_hash(text: str) -> str:
     """Short stable hash of a text: identifies a prompt without storing it twice, or a voter without storing who."""
     # surrogatepass: the same hash as plain UTF-8 for every valid text, and no crash on a lone surrogate.

@@ -26,10 +26,10 @@ from typing import Any
 
 import sqlite_utils
 
+from votes.location import DEFAULT_DB, default_db_path  # noqa: F401 - part of the store API
 from votes.record import BATTLE_COLUMNS, Battle, BattleError, utc_now
 
 SCHEMA_VERSION = 2
-DEFAULT_DB = "codearena.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # The battles table as version 1 created it. Frozen: migrations build on it step by step, so a new column
@@ -89,9 +89,6 @@ class AddResult:
     added: int
     skipped: int  # already present (same id): imports are idempotent
 
-
-def default_db_path() -> str:
-    return os.environ.get("CODEARENA_DB", DEFAULT_DB)
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:

@@ -6,8 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-# Not imported from votes.store: that pulls sqlite_utils and pandas into every `codearena --help`.
-DEFAULT_DB = "codearena.db"
+from votes.location import DEFAULT_DB, default_db_path
 
 
 def add_db(parser: argparse.ArgumentParser) -> None:
@@ -16,8 +15,6 @@ def add_db(parser: argparse.ArgumentParser) -> None:
 
 
 def db_path(args: argparse.Namespace) -> str:
-    from votes.store import default_db_path
-
     return args.db or default_db_path()
 
 

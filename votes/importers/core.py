@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from votes.files import parse_json
 from votes.importers.names import ARENA_HARD_BASELINE
-from votes.record import MAX_TURN, Battle, BattleError, unix_to_iso
+from votes.record import MAX_TURN, Battle, BattleError, parse_flags, unix_to_iso
 
 
 class ImportFormatError(ValueError):
@@ -153,9 +152,4 @@ def first_prompt(conv: list[dict[str, str]] | None) -> str | None:
 
 def flags_of(value: Any) -> list[str]:
     """A row's flags (identity_leak, swapped, ...): a list, or the JSON text a CSV export holds."""
-    if isinstance(value, str) and value.lstrip().startswith("["):
-        try:
-            value = parse_json(value, "flags")
-        except ValueError:
-            return []
-    return [str(f) for f in value if f] if isinstance(value, list) else []
+    return parse_flags(value)
