@@ -213,11 +213,16 @@ def _deep_lines(data: bytes) -> np.ndarray:
     """0-based numbers of the lines with more than MAX_JSON_DEPTH brackets: the only lines that can nest
     deeper than that (a bound, not the depth: brackets inside strings count too)."""
     buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == ord("\n"))
+    # A line can hold that many brackets only if it is that long: most files have no such line at all.
+    ends = np.append(newlines, len(buf))
+    lengths = np.diff(ends, prepend=-1) - 1
+    if not (lengths > MAX_JSON_DEPTH).any():
+        return np.zeros(0, dtype=np.int64)
     opens = np.flatnonzero((buf == ord("[")) | (buf == ord("{")))
     if len(opens) <= MAX_JSON_DEPTH:
         return np.zeros(0, dtype=np.int64)
-    line_of = np.searchsorted(np.flatnonzero(buf == ord("\n")), opens)
-    counts = np.bincount(line_of)
+    counts = np.bincount(np.searchsorted(newlines, opens))
     return np.flatnonzero(counts > MAX_JSON_DEPTH)
 
 
@@ -337,10 +342,13 @@ def validate_battles(df: pd.DataFrame, origin: str | Path = "<battles>") -> pd.D
         i = int(np.flatnonzero(blank.to_numpy())[0])
         raise BattlesFileError(f"{_row_label(path, i)}: empty model name")
     for col in ("model_a", "model_b"):
-        names = out[col].to_numpy(dtype=object)
-        bad_name = [i for i, name in enumerate(names) if not name.isprintable() and name_problem(name)]
-        if bad_name:
-            i = bad_name[0]
+        # Each distinct name is checked once (a million battles hold a few hundred names).
+        codes, uniq = pd.factorize(out[col])
+        bad_codes = [c for c, name in enumerate(uniq) if not name.isprintable() and name_problem(name)]
+        if bad_codes:
+            names = out[col].to_numpy(dtype=object)
+            bad_name = np.flatnonzero(np.isin(codes, bad_codes))
+            i = int(bad_name[0])
             raise BattlesFileError(f"{_row_label(path, i)}: {col} {names[i]!r} {name_problem(names[i])} "
                                    f"({len(bad_name)} such rows)")
     _check_numbers(out, path)
