@@ -11,7 +11,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-extras="${EXTRAS:-ui,local,dev}"
+extras="${EXTRAS:-ui,local,sandbox,dev}"
 python_bin="${PYTHON_BIN:-python3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

