@@ -169,6 +169,10 @@ def _check_runs(runs: Any) -> tuple[CodeRun, CodeRun] | None:
     return runs[0], runs[1]
 
 
+def _runs_to_dict(runs: tuple[CodeRun, CodeRun]) -> dict[str, Any]:
+    return {key: run.to_dict() for key, run in zip(RUN_KEYS, runs, strict=True)}
+
+
 def _runs_from_dict(value: Any) -> tuple[CodeRun, CodeRun] | None:
     if value is None:
         return None
@@ -200,7 +204,7 @@ class JudgeDetail:
         if self.answer_a_hash is not None:
             out["answer_a_hash"], out["answer_b_hash"] = self.answer_a_hash, self.answer_b_hash
         if self.runs is not None:  # absent, not null, for a plain judge: its stored form stays as it was
-            out["runs"] = {key: run.to_dict() for key, run in zip(RUN_KEYS, self.runs, strict=True)}
+            out["runs"] = _runs_to_dict(self.runs)
         return out
 
     @classmethod
@@ -314,7 +318,7 @@ class JudgmentRecord:
                "answer_a": self.answer_a, "answer_b": self.answer_b, "answer_a_hash": self.answer_a_hash,
                "answer_b_hash": self.answer_b_hash}
         if self.runs is not None:
-            out["runs"] = self.detail.to_dict()["runs"]
+            out["runs"] = _runs_to_dict(self.runs)
         return out
 
     @staticmethod
