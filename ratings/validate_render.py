@@ -94,6 +94,44 @@ def to_table(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def versus_table(d: dict[str, Any]) -> str:
+    """Plain-text report of ``codearena validate --versus`` (ratings.versus.CandidateComparison.to_dict)."""
+    first, second = d["first"], d["second"]
+    a1, a2 = d["agreement"][first], d["agreement"][second]
+    rows = [
+        ("agreement w/ tie", a1["agreement_with_tie"], a2["agreement_with_tie"], "comparisons_with_tie"),
+        ("agreement w/o tie", a1["agreement_without_tie"], a2["agreement_without_tie"], "comparisons_without_tie"),
+        ("Cohen's kappa (a/tie/b)", a1["cohen_kappa"], a2["cohen_kappa"], None),
+    ]
+    w0, w1, w2 = 24, max(len(first), 8), max(len(second), 8)
+    lines = [f"reference: {d['reference']}",
+             f"paired battles (same prompt and model pair, voted on by the reference and both): "
+             f"{d['paired_battles']}", "",
+             f"{'':<{w0}}  {first:>{w1}}  {second:>{w2}}"]
+    for label, v1, v2, count in rows:
+        line = f"{label:<{w0}}  {_f(v1):>{w1}}  {_f(v2):>{w2}}"
+        if count:
+            line += f"  ({a1[count]} and {a2[count]} comparisons)"
+        lines.append(line)
+    more = d["pairs_where_more_agreeing"]
+    p = d["sign_test_p_value"]
+    lines += ["", f"battles where each agrees more: {first} {more[first]}, {second} {more[second]}, "
+                  f"the same {more['same']}; sign test p = {_f(p)}"]
+    winner = d["winner"]
+    if winner is None:
+        lines.append(f"neither agrees more with {d['reference']}: the same agreement "
+                     f"({_f(a1['agreement_with_tie'])} w/ tie) on {d['paired_battles']} paired battles")
+    else:
+        loser = first if winner == second else second
+        w_agree, l_agree = d["agreement"][winner]["agreement_with_tie"], d["agreement"][loser]["agreement_with_tie"]
+        verdict = f"{winner} agrees more with {d['reference']}: {_f(w_agree)} vs {_f(l_agree)} w/ tie on " \
+                  f"{d['paired_battles']} paired battles"
+        if p is None or p >= 0.05:
+            verdict += " (not significant at the 5% level: more battles would tell)"
+        lines.append(verdict)
+    return "\n".join(lines)
+
+
 def to_markdown(d: dict[str, Any], *, rank_svg: str | None = None, confusion_svg: str | None = None) -> str:
     """Markdown section; the SVG arguments are image paths relative to the Markdown file."""
     out = [f"Reference: `{d['reference']}`; candidate: `{d['candidate']}`; bootstrap {d['bootstrap']} "

@@ -4,6 +4,9 @@ pair with CodeArena's two swapped games, and store each verdict as a ``judge:<na
 Answers are cached twice over: in ``{answers_dir}/{model}.jsonl`` (FastChat ``model_answer`` format, which
 ``generate`` resumes) and in the store's answers table. Judge battles have deterministic ids (judge, models,
 question, answer hashes), so a duel that is run again, or resumed after a crash, judges only what is new.
+
+With ``execute`` (``--execute``), the answers' code runs in the sandbox first (:mod:`serving.answer_runs`)
+and the judge sees the runs: that judge is the rater ``judge:<name>+exec``, with battles of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from serving.answer_runs import AnswerRunner, ExecuteSettings, execution_unavailable
 from serving.backends.base import Backend, ModelSpec
 from serving.judge import (
     JudgeSettings,
@@ -32,6 +36,7 @@ from serving.judge import (
     to_battle,
 )
 from serving.prompts import Prompt
+from votes.judgment import rater_name
 from votes.record import Battle
 from votes.store import AddResult
 
@@ -123,8 +128,11 @@ def pair_tasks(prompts: Sequence[Prompt], model_a: str, answers_a: dict[str, str
 
 async def judge_tasks(judge_backend: Backend, tasks: Sequence[PairTask], *, store: DuelStore | None,
                       settings: JudgeSettings, progress: bool = True,
-                      on_judgment: Callable[[Judgment], None] | None = None) -> tuple[list[Judgment], int]:
+                      on_judgment: Callable[[Judgment], None] | None = None,
+                      runner: AnswerRunner | None = None) -> tuple[list[Judgment], int]:
     """Judge every task not already stored as a battle by this judge; store each verdict as it comes.
+    With ``runner``, the answers of the tasks still to judge run first and the judge sees the runs (the
+    rater ``<judge>+exec``).
 
     Returns (judgments in task order, how many were reused from the store). A judgment without a verdict
     is returned (with its error) but never stored: an error is not a tie.
@@ -132,17 +140,21 @@ async def judge_tasks(judge_backend: Backend, tasks: Sequence[PairTask], *, stor
     from tqdm.auto import tqdm
 
     judge = judge_backend.name
+    rater = rater_name(judge, runner is not None)
     reused: dict[int, Judgment] = {}
     todo: list[tuple[int, PairTask]] = []
     for i, t in enumerate(tasks):
-        bid = battle_id(judge, t.model_a, t.model_b, t.question_id, t.answer_a, t.answer_b)
+        bid = battle_id(rater, t.model_a, t.model_b, t.question_id, t.answer_a, t.answer_b)
         stored = _stored_battle(store, bid) if store is not None else None
         if stored is not None:
             reused[i] = judgment_from_battle(stored)
         else:
             todo.append((i, t))
+    if runner is not None and todo:
+        ran = await runner.attach([t for _, t in todo], progress=progress)
+        todo = [(i, t) for (i, _), t in zip(todo, ran, strict=True)]
     by_key = {(t.question_id, t.model_a, t.model_b): t for _, t in todo}
-    bar = tqdm(total=len(todo), desc=f"judge {judge}", unit="pair", disable=not progress or not todo)
+    bar = tqdm(total=len(todo), desc=f"judge {rater}", unit="pair", disable=not progress or not todo)
     errors = 0
 
     def done(j: Judgment) -> None:
@@ -223,6 +235,12 @@ class DuelPlan:
     judge: str
     backends: dict[str, Backend]  # competitors and the judge
     cached: dict[str, dict[str, str]]  # competitor -> question_id -> cached first-turn answer
+    runner: AnswerRunner | None = None  # set: the answers' code runs first, the judge sees the runs
+
+    @property
+    def rater(self) -> str:
+        """The judge as its battles name it: ``<judge>`` or ``<judge>+exec``."""
+        return rater_name(self.judge, self.runner is not None)
 
     def unusable(self, prompts: Sequence[Prompt]) -> list[tuple[str, str]]:
         """(model, reason) for each model the duel needs but cannot use now (``Backend.availability``), so a
@@ -245,23 +263,34 @@ class DuelPlan:
 
 def plan_duel(specs: dict[str, ModelSpec], models: Sequence[str], prompts: Sequence[Prompt], *, judge: str,
               answers_dir: str | os.PathLike[str], store: DuelStore | None,
-              baseline: str | None = None) -> DuelPlan:
-    """Check a duel before anything runs: the pairs, the prompts, and that every model it needs is usable
-    (:class:`DuelError` naming each one that is not, and why). Answers are read once, here."""
+              baseline: str | None = None, execute: ExecuteSettings | None = None) -> DuelPlan:
+    """Check a duel before anything runs: the pairs, the prompts, that every model it needs is usable
+    (:class:`DuelError` naming each one that is not, and why) and, with ``execute``, that the sandbox can
+    run the answers' code. Answers are read once, here."""
     from serving.backends import make_backend
 
     pairs = duel_pairs(list(models), baseline)
     if not prompts:
         raise DuelError("no prompts to duel on (check the filters)")
+    runner = _runner(execute)
     names = list(dict.fromkeys([*models, *([baseline] if baseline else [])]))
     backends = {n: make_backend(specs[n]) for n in dict.fromkeys([*names, judge])}
     plan = DuelPlan(pairs=pairs, names=names, judge=judge, backends=backends,
-                    cached={n: cached_answers(n, answers_dir, store) for n in names})
+                    cached={n: cached_answers(n, answers_dir, store) for n in names}, runner=runner)
     bad = plan.unusable(prompts)
     if bad:
         raise DuelError("; ".join(f"{'judge' if name == judge else 'model'} {name!r} is not usable: {reason}"
                                   for name, reason in bad))
     return plan
+
+
+def _runner(execute: ExecuteSettings | None) -> AnswerRunner | None:
+    if execute is None:
+        return None
+    why = execution_unavailable()
+    if why is not None:
+        raise DuelError(f"--execute: {why}")
+    return AnswerRunner(execute)
 
 
 async def run_duel(plan: DuelPlan, prompts: Sequence[Prompt], *, store: DuelStore | None,
@@ -284,7 +313,7 @@ async def run_duel(plan: DuelPlan, prompts: Sequence[Prompt], *, store: DuelStor
         for a, b in plan.pairs:
             tasks = pair_tasks(prompts, a, answers[a], b, answers[b])
             judgments, _ = await judge_tasks(judge_backend, tasks, store=store, settings=settings,
-                                             progress=progress)
+                                             progress=progress, runner=plan.runner)
             results.append(pair_result(a, b, judgments))
             every.extend(judgments)
         return results, every, reports
@@ -317,12 +346,19 @@ class FileJudging:
     model_b: str
     tasks: list[PairTask]
     judge: Backend
+    runner: AnswerRunner | None = None  # set: the answers' code runs first, the judge sees the runs
+
+    @property
+    def rater(self) -> str:
+        return rater_name(self.judge.name, self.runner is not None)
 
 
 def plan_file_judging(judge_spec: ModelSpec, answers_a: str | os.PathLike[str], answers_b: str | os.PathLike[str],
-                      prompts: Sequence[Prompt], *, limit: int | None = None) -> FileJudging:
+                      prompts: Sequence[Prompt], *, limit: int | None = None,
+                      execute: ExecuteSettings | None = None) -> FileJudging:
     """What `codearena judge` judges: every selected prompt both files answer; the judge checked usable
-    before anything is written (a judge without its key would turn every task into an error)."""
+    (and, with ``execute``, the sandbox) before anything is written (a judge without its key would turn
+    every task into an error)."""
     from serving.backends import make_backend
 
     model_a, by_a = read_model_answers(answers_a)
@@ -333,11 +369,12 @@ def plan_file_judging(judge_spec: ModelSpec, answers_a: str | os.PathLike[str], 
     if not tasks:
         raise DuelError(f"no question is answered in both {answers_a} and {answers_b} among the selected "
                         f"prompts ({len(prompts)}); are these answers to the prompts given?")
+    runner = _runner(execute)
     backend = make_backend(judge_spec)
     ok, reason = backend.availability()
     if not ok:
         raise DuelError(f"judge {judge_spec.name!r} is not usable: {reason}")
-    return FileJudging(model_a, model_b, tasks, backend)
+    return FileJudging(model_a, model_b, tasks, backend, runner)
 
 
 async def judge_files(plan: FileJudging, *, store: DuelStore | None, judge_max_tokens: int | None = None,
@@ -346,7 +383,7 @@ async def judge_files(plan: FileJudging, *, store: DuelStore | None, judge_max_t
     try:
         judgments, _ = await judge_tasks(plan.judge, plan.tasks, store=store,
                                          settings=judge_settings(plan.judge.spec, judge_max_tokens),
-                                         progress=progress)
+                                         progress=progress, runner=plan.runner)
     finally:
         await plan.judge.aclose()
     return pair_result(plan.model_a, plan.model_b, judgments), judgments

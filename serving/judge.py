@@ -7,6 +7,10 @@ follow-up asking for it. The games combine as CodeArena's ``loose_score`` does: 
 2 points, a weak one 1, summed over both games from model_a's side; a positive sum is a win, a negative sum
 a loss, zero a tie (so games that disagree in direction with equal strength cancel into a tie).
 
+With ``runs`` (``--execute``), the judge is execution-aware: each answer's code was run first, and the
+prompt gets a block after each answer saying what came of it (:mod:`serving.judge_exec`); the system
+prompt gains one paragraph on using it. Without runs the prompt is exactly CodeArena's, byte for byte.
+
 Where we differ from CodeArena, on purpose: a game with no usable verdict after the follow-up is an
 error (CodeArena scores it 0, which silently counts as half a tie); two spellings of one verdict
 (``[[A>B]]`` and ``[[B<A]]``) are one verdict, not a conflict.
@@ -22,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from serving.backends.base import Backend, BackendError, Message, SamplingParams
+from serving.judge_exec import EXECUTION_GUIDANCE, describe_run
 from votes.judgment import (
     LABELS,
     POINTS,
@@ -36,6 +41,7 @@ from votes.judgment import (
     normalize_label,
 )
 from votes.record import Battle, text_hash
+from votes.runs import CodeRun
 
 # The judgment record (games, labels, points, the stored form) is owned by votes.judgment; these names stay
 # importable from here for callers of the judge.
@@ -74,6 +80,29 @@ USER_TEMPLATE = """<|User Prompt|>
 <|The Start of Assistant B's Answer|>
 {answer_b}
 <|The End of Assistant B's Answer|>"""
+
+# The execution-aware judge's prompts: the plain ones plus the runs (see serving.judge_exec).
+_VERDICT_PART = "\n\nExplain your reasoning"
+EXEC_SYSTEM_PROMPT = SYSTEM_PROMPT.replace(_VERDICT_PART, f"\n\n{EXECUTION_GUIDANCE}{_VERDICT_PART}")
+
+EXEC_USER_TEMPLATE = """<|User Prompt|>
+{question}
+
+<|The Start of Assistant A's Answer|>
+{answer_a}
+<|The End of Assistant A's Answer|>
+
+<|The Start of Assistant A's Code Execution|>
+{execution_a}
+<|The End of Assistant A's Code Execution|>
+
+<|The Start of Assistant B's Answer|>
+{answer_b}
+<|The End of Assistant B's Answer|>
+
+<|The Start of Assistant B's Code Execution|>
+{execution_b}
+<|The End of Assistant B's Code Execution|>"""
 
 FOLLOWUP = ("Finish your judgment: reply with only the final verdict label, one of "
             "[[A>>B]], [[A>B]], [[A=B]], [[B>A]], [[B>>A]].")
@@ -118,6 +147,10 @@ class JudgeSettings:
     max_answer_chars: int = 4000
     # Constrain the follow-up to the five labels where the backend can (llama.cpp grammars).
     constrain_followup: bool = True
+    # The execution-aware judge's prompts, and how much of each run's stdout and stderr (together) it sees.
+    exec_system_prompt: str = EXEC_SYSTEM_PROMPT
+    exec_user_template: str = EXEC_USER_TEMPLATE
+    max_run_chars: int = 1500
 
 
 def truncate(text: str, limit: int) -> str:
@@ -126,11 +159,19 @@ def truncate(text: str, limit: int) -> str:
     return text[:limit] + f"\n[... answer cut here: {len(text) - limit} more characters not shown to the judge]"
 
 
-def build_messages(question: str, answer_a: str, answer_b: str, settings: JudgeSettings) -> list[Message]:
-    user = settings.user_template.format(question=question,
-                                         answer_a=truncate(answer_a, settings.max_answer_chars),
-                                         answer_b=truncate(answer_b, settings.max_answer_chars))
-    return [{"role": "system", "content": settings.system_prompt}, {"role": "user", "content": user}]
+def build_messages(question: str, answer_a: str, answer_b: str, settings: JudgeSettings,
+                   runs: tuple[CodeRun, CodeRun] | None = None) -> list[Message]:
+    """The judge's messages for one game; ``runs`` (of the answers in positions A and B, in that order)
+    make it the execution-aware prompt."""
+    answers = {"question": question, "answer_a": truncate(answer_a, settings.max_answer_chars),
+               "answer_b": truncate(answer_b, settings.max_answer_chars)}
+    if runs is None:
+        user = settings.user_template.format(**answers)
+        return [{"role": "system", "content": settings.system_prompt}, {"role": "user", "content": user}]
+    user = settings.exec_user_template.format(
+        **answers, execution_a=describe_run(runs[0], max_chars=settings.max_run_chars),
+        execution_b=describe_run(runs[1], max_chars=settings.max_run_chars))
+    return [{"role": "system", "content": settings.exec_system_prompt}, {"role": "user", "content": user}]
 
 
 # (messages, params, constrained) -> reply text. ``constrained``: the follow-up, where a backend that can
@@ -150,9 +191,10 @@ def backend_ask(backend: Backend) -> Ask:
 
 
 async def play_game(ask: Ask, question: str, answer_a: str, answer_b: str, *, swapped: bool,
-                    settings: JudgeSettings) -> GameRecord:
-    """One game; ``answer_a``/``answer_b`` are already in the positions the judge will see them."""
-    messages = build_messages(question, answer_a, answer_b, settings)
+                    settings: JudgeSettings, runs: tuple[CodeRun, CodeRun] | None = None) -> GameRecord:
+    """One game; ``answer_a``/``answer_b`` (and their ``runs``) are already in the positions the judge will
+    see them."""
+    messages = build_messages(question, answer_a, answer_b, settings, runs)
     user_prompt = messages[1]["content"]
     replies: list[str] = []
     followup = False
@@ -189,12 +231,15 @@ async def play_game(ask: Ask, question: str, answer_a: str, answer_b: str, *, sw
 
 async def judge_pair(ask: Ask, *, question_id: str, question: str, model_a: str, answer_a: str, model_b: str,
                      answer_b: str, judge: str, settings: JudgeSettings | None = None,
-                     category: str | None = None, language: str | None = None) -> JudgmentRecord:
-    """Two games with positions swapped, combined; a game without a verdict makes the judgment an error."""
+                     category: str | None = None, language: str | None = None,
+                     runs: tuple[CodeRun, CodeRun] | None = None) -> JudgmentRecord:
+    """Two games with positions swapped, combined; a game without a verdict makes the judgment an error.
+    ``runs``: model_a's and model_b's code runs, shown to the judge (they swap with the answers)."""
     settings = settings or JudgeSettings()
+    swapped_runs = (runs[1], runs[0]) if runs is not None else None
     games = [
-        await play_game(ask, question, answer_a, answer_b, swapped=False, settings=settings),
-        await play_game(ask, question, answer_b, answer_a, swapped=True, settings=settings),
+        await play_game(ask, question, answer_a, answer_b, swapped=False, settings=settings, runs=runs),
+        await play_game(ask, question, answer_b, answer_a, swapped=True, settings=settings, runs=swapped_runs),
     ]
     errors = [f"game {i + 1}: {g.error}" for i, g in enumerate(games) if g.error]
     points: int | None = None
@@ -203,12 +248,14 @@ async def judge_pair(ask: Ask, *, question_id: str, question: str, model_a: str,
         points, winner = combine([g.label for g in games if g.label is not None])
     return JudgmentRecord(question_id=question_id, model_a=model_a, model_b=model_b, judge=judge, games=games,
                           points=points, winner=winner, error="; ".join(errors) or None, category=category,
-                          language=language, question=question, answer_a=answer_a, answer_b=answer_b)
+                          language=language, question=question, answer_a=answer_a, answer_b=answer_b,
+                          runs=runs)
 
 
 @dataclass(frozen=True)
 class PairTask:
-    """One comparison to judge: a prompt and the two answers."""
+    """One comparison to judge: a prompt and the two answers (and, for the execution-aware judge, the
+    run of each answer's code: model_a's, model_b's)."""
 
     question_id: str
     question: str
@@ -218,6 +265,7 @@ class PairTask:
     answer_b: str
     category: str | None = None
     language: str | None = None
+    runs: tuple[CodeRun, CodeRun] | None = None
 
 
 async def judge_many(ask: Ask, tasks: Sequence[PairTask], *, judge: str, settings: JudgeSettings | None = None,
@@ -230,7 +278,7 @@ async def judge_many(ask: Ask, tasks: Sequence[PairTask], *, judge: str, setting
             result = await judge_pair(ask, question_id=task.question_id, question=task.question,
                                       model_a=task.model_a, answer_a=task.answer_a, model_b=task.model_b,
                                       answer_b=task.answer_b, judge=judge, settings=settings,
-                                      category=task.category, language=task.language)
+                                      category=task.category, language=task.language, runs=task.runs)
         if on_done is not None:
             on_done(result)
         return result

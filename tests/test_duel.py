@@ -20,11 +20,17 @@ from votes.store import VoteStore
 
 ANSWER_RE = re.compile(r"<\|The Start of Assistant ([AB])'s Answer\|>\n(.*?)\n<\|The End of Assistant \1's Answer\|>",
                        re.S)
+EXECUTION_RE = re.compile(r"<\|The Start of Assistant ([AB])'s Code Execution\|>\n(.*?)\n"
+                          r"<\|The End of Assistant \1's Code Execution\|>", re.S)
+# What a program prints when it works (built at run time, so the answer's text never holds it).
+RAN_OK = "RESULT-OK"
 
 
 def fake_reply(body: dict) -> str:
     """What the fake API answers. As the judge: a verdict by the GOOD rule, none for NOVERDICT, only after
-    the follow-up for LATE. As an answering model: GOOD from 'model-good', a weak answer otherwise."""
+    the follow-up for LATE; shown the answers' code runs (an execution-aware prompt), the answer whose run
+    printed RAN_OK wins first, whatever GOOD says. As an answering model: GOOD from 'model-good', a weak
+    answer otherwise."""
     messages = body["messages"]
     if body["model"] != "judge-model":
         return "GOOD: a correct answer." if body["model"] == "model-good" else "I am not sure, maybe use a loop."
@@ -35,6 +41,9 @@ def fake_reply(body: dict) -> str:
         return "Assistant A explains more, assistant B is shorter."
     if "ECHO" in prompt and len(messages) == 2:  # a small judge parroting the instructions' label list
         return "Labels: [[A>>B]] [[A>B]] [[A=B]] [[B>A]] [[B>>A]]. A is fine, B is fine."
+    runs = dict(EXECUTION_RE.findall(prompt))
+    if runs and (RAN_OK in runs["A"]) != (RAN_OK in runs["B"]):
+        return "A's code works. [[A>>B]]" if RAN_OK in runs["A"] else "B's code works. [[B>>A]]"
     answers = dict(ANSWER_RE.findall(prompt))
     good_a, good_b = "GOOD" in answers["A"], "GOOD" in answers["B"]
     if good_a and not good_b:

@@ -5,6 +5,7 @@ loose_score)."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -21,6 +22,7 @@ from serving.judge import (
     summarize,
     to_battle,
 )
+from votes.runs import CodeRun, RunLimits
 
 
 @pytest.mark.parametrize(
@@ -156,3 +158,113 @@ def test_to_battle_is_anonymous_judge_vote_with_raw_games() -> None:
     assert battle.id != to_battle(_judgment("model_a"), prompt="Write is_prime", answer_a="a2", answer_b="b").id
     with pytest.raises(ValueError, match="no verdict"):
         to_battle(_judgment(None, "game 2: conflicting"), prompt="p", answer_a="a", answer_b="b")
+
+
+# -- the execution-aware judge's prompt and record (the runs are built here; tests/test_duel_execute.py
+# -- runs real code in the real sandbox) ------------------------------------------------------------------
+
+def test_the_plain_prompt_is_byte_for_byte_codearenas() -> None:
+    # Pinned on the prompt as it was before execution-aware judging existed: stored user prompts (and the
+    # ids of judgments imported from records without answer hashes) depend on it.
+    import hashlib
+    import json
+
+    from serving.judge import JudgeSettings
+
+    messages = build_messages("Write is_prime", "def is_prime(n): ...", "x" * 5000, JudgeSettings())
+    assert hashlib.sha256(json.dumps(messages).encode()).hexdigest() == (
+        "562504ded881f8c79ba4a5b67bc4ebcbae03f0203c1b461a7b94428b6661e3ed")
+
+
+def _run(status: str, **kw: object) -> CodeRun:
+    return CodeRun(language=kw.pop("language", "python"), status=status, **kw)  # type: ignore[arg-type]
+
+
+def test_exec_prompt_puts_each_run_after_its_answer_and_cuts_long_output() -> None:
+    from serving.judge import EXEC_SYSTEM_PROMPT, SYSTEM_PROMPT, JudgeSettings
+    from serving.judge_exec import EXECUTION_GUIDANCE
+
+    ok = _run("ok", exit_code=0, stdout="out-A\n" + "y" * 5000 + "\nlast-line-A", blocks=(0, 2), wall_s=0.04,
+              stderr="warning: W1\n")
+    crash = _run("runtime_error", exit_code=1, stderr="Traceback ...\nZeroDivisionError: division by zero\n")
+    system, user = (m["content"] for m in build_messages("Q", "answer one", "answer two",
+                                                          JudgeSettings(max_run_chars=200), (ok, crash)))
+    assert system == EXEC_SYSTEM_PROMPT and EXECUTION_GUIDANCE in system and system != SYSTEM_PROMPT
+    assert system.endswith(SYSTEM_PROMPT[SYSTEM_PROMPT.index("Explain your reasoning"):])
+    assert (user.index("answer one") < user.index("out-A") < user.index("last-line-A") < user.index("answer two")
+            < user.index("ZeroDivisionError"))
+    assert "code blocks 1 and 3 of the answer" in user and "exited with status 0" in user
+    assert "failed at run time; exit status 1" in user
+    assert "characters of output cut here, not shown to the judge" in user and "y" * 201 not in user
+    assert "warning: W1" in user  # a short stderr is shown whole; the long stdout gets the rest of the budget
+    kept = user[user.index("out-A"):user.index("Standard error")]
+    assert 150 < kept.count("y") <= 200
+
+
+@pytest.mark.parametrize(("run", "words"), [
+    (_run("no_code", language=None, stderr="nothing to run: the answer has no fenced code block"),
+     "No code was run: the answer has no fenced code block"),
+    (_run("unsupported", language="sql", stderr="no runner for 'sql'; runners: python"),
+     "No code was run: there is no runner for sql here"),
+    (_run("unsupported", language="html", stderr="an HTML page"), "No code was run: the answer is an HTML page"),
+    (_run("unavailable", stderr="rustc missing", language="rust"), "No code was run: the rust runner is not"),
+    (_run("timeout", signal="SIGKILL", limits=RunLimits(wall_s=2.0)), "stopped at the wall-clock limit of 2 s"),
+    (_run("memory_limit", limits=RunLimits(memory_mb=128)), "ran out of memory (limit 128 MB per process)"),
+    (_run("runtime_error", signal="SIGSEGV"), "failed at run time; killed by SIGSEGV"),
+    (_run("compile_error", language="c", exit_code=1, stderr="main.c:1: error"), "did not compile"),
+    (_run("ok", exit_code=0, truncated=True), "output passed the sandbox's limit and was cut"),
+])
+def test_describe_run_says_what_came_of_it(run: CodeRun, words: str) -> None:
+    from serving.judge_exec import describe_run
+
+    assert words in describe_run(run)
+
+
+def test_judge_pair_swaps_the_runs_with_the_answers() -> None:
+    import asyncio
+
+    from serving.judge import judge_pair
+
+    seen: list[str] = []
+
+    async def ask(messages, params, constrained):  # noqa: ANN001, ANN202 - the Ask protocol
+        seen.append(messages[1]["content"])
+        return "[[A>B]]" if len(seen) == 1 else "[[B>A]]"
+
+    runs = (_run("ok", exit_code=0, stdout="FROM-A"), _run("ok", exit_code=0, stdout="FROM-B"))
+    j = asyncio.run(judge_pair(ask, question_id="q", question="Q", model_a="m1", answer_a="ans-1", model_b="m2",
+                               answer_b="ans-2", judge="j", runs=runs))
+    assert seen[0].index("ans-1") < seen[0].index("FROM-A") < seen[0].index("ans-2") < seen[0].index("FROM-B")
+    assert seen[1].index("ans-2") < seen[1].index("FROM-B") < seen[1].index("ans-1") < seen[1].index("FROM-A")
+    assert j.winner == "model_a" and j.runs == runs and j.rater == "j+exec"
+
+
+def test_a_judgment_with_runs_round_trips_and_is_another_rater() -> None:
+    import json
+
+    from votes.judgment import JudgeDetail, JudgmentFormatError, JudgmentRecord
+
+    runs = (_run("ok", exit_code=0, stdout="héllo"), _run("no_code", language=None))
+    plain = replace(_judgment("model_a"), question="Q", answer_a="a", answer_b="b")
+    executed = replace(plain, runs=runs)
+    assert (plain.rater, executed.rater) == ("j", "j+exec")
+    assert plain.battle_id != executed.battle_id and None not in (plain.battle_id, executed.battle_id)
+    assert "runs" not in plain.to_record() and "runs" not in plain.detail.to_dict()
+
+    record = json.loads(json.dumps(executed.to_record()))
+    assert record["judge"] == "j" and record["runs"]["model_a"]["stdout"] == "héllo"
+    back = JudgmentRecord.from_record(record)
+    assert back.runs == runs and back.battle_id == executed.battle_id
+
+    battle = executed.to_battle()
+    assert battle.source == "judge:j+exec" and battle.id == executed.battle_id
+    assert [r.side for r in battle.runs] == ["model_a", "model_b"] and battle.runs[0].run == runs[0]
+    again = JudgmentRecord.from_battle(battle)
+    assert (again.judge, again.runs, again.rater) == ("j", runs, "j+exec")
+    assert plain.to_battle().source == "judge:j" and plain.to_battle().runs == ()
+
+    for bad in ({"model_a": runs[0].to_dict()}, {"model_a": {"status": "exploded", "language": None},
+                                                 "model_b": runs[1].to_dict()}, ["x"]):
+        with pytest.raises(JudgmentFormatError, match="runs"):
+            JudgmentRecord.from_record({**record, "runs": bad})
+    assert JudgeDetail.from_stored({**executed.detail.to_dict(), "runs": ["x"]}) is None

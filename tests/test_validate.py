@@ -391,3 +391,84 @@ def test_validate_accepts_every_judge_prefix(db_path, capsys) -> None:
                           "--bootstrap", "0", "--format", "json")
     assert rc == 0, err
     assert [r["model"] for r in json.loads(stdout)["leaderboards"]["candidate"]] == ["m1", "m2", "m3"]
+
+
+# -- --versus: one judge without and with code execution, on the same battles ------------------------------
+# (prompt_id, winner) per source on the pair (x, y); the second human vote on p1 disagrees with the first.
+HUMAN = [("p1", "model_a", "h1"), ("p1", "model_b", "h2"), ("p2", "model_a", "h3"), ("p3", "model_a", "h4"),
+         ("p4", "model_a", "h5"), ("p5", "model_b", "h6"), ("p6", "tie", "h7"), ("p7", "model_a", "h8")]
+PLAIN = [("p1", "model_a"), ("p2", "model_a"), ("p3", "model_b"), ("p4", "model_b"), ("p5", "model_b"),
+         ("p6", "model_a"), ("p8", "model_a")]
+# Cast with the models in the other positions: the pair still matches; winners are the same verdicts.
+EXEC = [("p1", "model_b"), ("p2", "model_b"), ("p3", "model_b"), ("p4", "model_b"), ("p5", "model_a"),
+        ("p6", "tie")]
+
+
+def _versus_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    human = battles([(p, "x", "y", w, v) for p, w, v in HUMAN])
+    plain = battles([(p, "x", "y", w) for p, w in PLAIN], source="judge:j")
+    executed = battles([(p, "y", "x", w) for p, w in EXEC], source="judge:j+exec")
+    return human, plain, executed
+
+
+def test_compare_candidates_on_the_battles_all_three_voted_on() -> None:
+    from ratings.versus import compare_candidates
+
+    report = compare_candidates(*_versus_frames(), names=("human", "judge:j", "judge:j+exec"))
+    assert report.paired == 6  # p7 has no judge vote, p8 no human one and no exec one
+    # 7 human votes on p1..p6: the plain judge agrees with 3 (h1, h3, h6), the exec judge with 6 (not h2).
+    assert report.first_agreement.comparisons_with_tie == report.second_agreement.comparisons_with_tie == 7
+    assert report.first_agreement.agreement_with_tie == pytest.approx(3 / 7)
+    assert report.second_agreement.agreement_with_tie == pytest.approx(6 / 7)
+    # Per battle: exec agrees more on p3, p4, p6; the same on p1 (half each), p2, p5.
+    assert (report.first_better, report.second_better, report.same) == (0, 3, 3)
+    assert report.p_value == pytest.approx(stats.binomtest(3, 3, 0.5).pvalue)  # 0.25
+    assert report.winner == "judge:j+exec" and report.difference == pytest.approx(3 / 7)
+    flipped = compare_candidates(_versus_frames()[0], _versus_frames()[2], _versus_frames()[1],
+                                 names=("human", "judge:j+exec", "judge:j"))
+    assert flipped.winner == "judge:j+exec" and (flipped.first_better, flipped.second_better) == (3, 0)
+    even = compare_candidates(_versus_frames()[0], _versus_frames()[1], _versus_frames()[1])
+    assert even.winner is None and even.same == 6 and np.isnan(even.p_value)
+
+
+def test_compare_candidates_without_common_battles_says_why() -> None:
+    from ratings.versus import compare_candidates
+
+    human, plain, _ = _versus_frames()
+    other = battles([("p9", "x", "y", "model_a")], source="judge:j+exec")
+    with pytest.raises(ValueError, match="no battle .* was voted on by .* alike.*shares 6 pairs"):
+        compare_candidates(human, plain, other)
+    with pytest.raises(ValueError, match="no prompt_id"):
+        compare_candidates(human, plain, other.drop(columns="prompt_id"))
+
+
+def test_validate_versus_cli_on_a_store(tmp_path, db_path, capsys) -> None:
+    from votes.record import Battle
+    from votes.store import VoteStore
+
+    store = VoteStore(db_path)
+    store.add_many([Battle(model_a=r["model_a"], model_b=r["model_b"], winner=r["winner"], source=r["source"],
+                           prompt_id=r["prompt_id"], voter=r["voter"]) for f in _versus_frames()
+                    for r in f.to_dict("records")])
+    store.close()
+    base = ["validate", "--reference", "human", "--candidate", "judge:j", "--db", str(db_path)]
+    rc, out, err = cli(capsys, *base, "--versus", "judge:j+exec")
+    assert rc == 0, err
+    assert "paired battles (same prompt and model pair, voted on by the reference and both): 6" in out
+    assert ("judge:j+exec agrees more with human: 0.857 vs 0.429 w/ tie on 6 paired battles (not significant"
+            in out)
+    assert "judge:j 0, judge:j+exec 3, the same 3; sign test p = 0.250" in out
+    rc, out, err = cli(capsys, *base, "--versus", "judge:j+exec", "--format", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["winner"] == "judge:j+exec" and d["paired_battles"] == 6
+    assert d["agreement"]["judge:j"]["agreement_with_tie"] == pytest.approx(3 / 7)
+
+    board = tmp_path / "board.csv"
+    board.write_text("model,rating\nx,1000\ny,900\n")
+    for extra, message in ((["--versus", "judge:j"], "is the candidate itself"),
+                           (["--versus", str(board)], "a leaderboard; --versus compares votes"),
+                           (["--versus", "judge:nobody"], "judge:nobody: no votes"),
+                           (["--versus", "judge:j+exec", "--html", str(tmp_path / "r.html")], "--html")):
+        rc, _, err = cli(capsys, *base, *extra)
+        assert rc == 2 and message in err, err

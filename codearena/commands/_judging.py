@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from serving.answer_runs import ExecuteSettings
     from serving.duel import AnswerReport, PairResult
     from serving.judge import Judgment
 
@@ -17,6 +18,26 @@ def check_positive(args: argparse.Namespace, names: Sequence[str]) -> None:
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def execute_settings(args: argparse.Namespace) -> ExecuteSettings | None:
+    """--execute and its limits as the duel takes them; None without --execute (whose options then make
+    no sense: said, not ignored)."""
+    if not args.execute:
+        given = [f"--{n.replace('_', '-')}" for n in ("run_timeout", "run_concurrency")
+                 if getattr(args, n) is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} only make sense with --execute")
+        return None
+    from serving.answer_runs import ExecuteSettings
+    from votes.runs import RunLimits
+
+    limits = RunLimits()
+    if args.run_timeout is not None:
+        if not 0 < args.run_timeout <= 600:
+            raise ValueError(f"--run-timeout must be more than 0 and at most 600 seconds, got {args.run_timeout:g}")
+        limits = RunLimits(wall_s=args.run_timeout, cpu_s=args.run_timeout)
+    return ExecuteSettings(limits=limits, concurrency=args.run_concurrency)
 
 
 def print_answers(reports: Sequence[AnswerReport]) -> None:

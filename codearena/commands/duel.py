@@ -14,6 +14,7 @@ from codearena.commands._common import (
 )
 from codearena.commands._judging import (
     check_positive,
+    execute_settings,
     print_answers,
     print_results,
     report_errors,
@@ -23,6 +24,7 @@ from codearena.commands._judging import (
 from codearena.commands.prompts import add_prompt_filters
 
 DEFAULT_JUDGE = "qwen2.5-coder-0.5b"
+RUN_TIMEOUT_DEFAULT = 5.0  # votes.runs.RunLimits' default, spelt here so --help needs no import
 
 HELP = "duel models on a prompt set, judged by an LLM (CodeArena protocol); verdicts become battles"
 DESCRIPTION = f"""Duel models on a prompt set: generate the answers that are missing (cached in
@@ -37,8 +39,12 @@ before anything is written. Running the same duel again judges only what is new.
 Models come from models.toml (--models, $CODEARENA_MODELS) or the built-in local pair
 (smollm2-135m, qwen2.5-coder-0.5b); the default judge is {DEFAULT_JUDGE}.
 
+With --execute, each answer's code runs in the sandbox first and the judge sees what came of it (see
+"execution-aware judging" below).
+
 examples:
   codearena duel smollm2-135m qwen2.5-coder-0.5b --limit 4 --max-tokens 256
+  codearena duel smollm2-135m qwen2.5-coder-0.5b --limit 4 --execute
   codearena duel --baseline gpt-4o my-model other-model --prompts ./CodeArena.jsonl --judge gpt-4o-judge
 """
 
@@ -50,6 +56,22 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
                         help="max tokens of each judge reply (default: the judge model's max_tokens)")
     add_models_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_execute_options(parser)
+
+
+def add_execute_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("execution-aware judging", """\
+--execute runs each answer's code in the sandbox first (as `codearena sandbox run` does: no network,
+limits on time, memory, processes and output) and shows the judge both outputs after the answers. That
+judge is another rater: its battles have source judge:JUDGE+exec and ids of their own, so
+`codearena validate --reference human --candidate judge:JUDGE --versus judge:JUDGE+exec` can compare
+the two. Without a sandbox here it stops (exit 2) before anything runs.""")
+    group.add_argument("--execute", action="store_true",
+                       help="run the answers' code first and let the judge see the outputs")
+    group.add_argument("--run-timeout", type=float, default=None, metavar="S",
+                       help=f"wall-clock and CPU seconds per run (default {RUN_TIMEOUT_DEFAULT:g})")
+    group.add_argument("--run-concurrency", type=int, default=None, metavar="N",
+                       help="runs at once (default: $CODEARENA_RUN_CONCURRENCY, else half the cores)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     duel_pairs(args.model_names, args.baseline)
     for name in [*args.model_names, *([args.baseline] if args.baseline else []), args.judge]:
         get_model(specs, name)
-    check_positive(args, ("limit", "max_tokens", "judge_max_tokens"))
+    check_positive(args, ("limit", "max_tokens", "judge_max_tokens", "run_concurrency"))
+    execute = execute_settings(args)
     check_output_folder(args.answers_dir, "--answers-dir")
     if args.out:
         check_output_file(args.out, "--out")
@@ -98,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     # those models); a new one only once the plan holds, so unusable models stop the duel before it exists.
     store = VoteStore(db) if Path(db).is_file() else None
     plan = plan_duel(specs, args.model_names, prompts, judge=args.judge, answers_dir=args.answers_dir,
-                     store=store, baseline=args.baseline)
+                     store=store, baseline=args.baseline, execute=execute)
     if args.judge in args.model_names or args.judge == args.baseline:
         print(f"note: {args.judge} judges its own answers; LLM judges tend to favour themselves",
               file=sys.stderr)
@@ -111,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         write_judgments(args.out, judgments)
     print_answers(reports)
     stored = stored_count(judgments)
-    print_results(results, args.judge, db=str(store.path) if stored else None)
+    print_results(results, plan.rater, db=str(store.path) if stored else None)
     if not stored:
         return report_nothing_stored(judgments)
     return report_errors(judgments)

@@ -8,6 +8,7 @@ from pathlib import Path
 from codearena.commands._common import add_db, db_path
 from codearena.commands._judging import (
     check_positive,
+    execute_settings,
     print_results,
     report_errors,
     report_nothing_stored,
@@ -27,9 +28,12 @@ user_prompt], winner) to --out, and stores each verdict as a battle (source judg
 (--db, default $CODEARENA_DB or ./codearena.db), as `codearena duel` does; --no-store writes --out only.
 A judgment with no verdict is an error, not a tie: recorded in --out, never stored, exit status 1.
 The default judge is {DEFAULT_JUDGE} (a built-in local model; its follow-up is grammar-constrained).
+With --execute each answer's code runs in the sandbox first and the judge sees both outputs; the runs are
+kept in each record ("runs") and battle (judge_detail), under source judge:JUDGE+exec.
 
 example:
   codearena judge --answers-a model_answer/a.jsonl --answers-b model_answer/b.jsonl --prompts builtin
+  codearena judge --answers-a model_answer/a.jsonl --answers-b model_answer/b.jsonl --execute
 """
 
 
@@ -57,14 +61,16 @@ def run(args: argparse.Namespace) -> int:
     from votes.store import VoteStore
 
     judge_spec = get_model(load_models(args.models), args.judge)
-    check_positive(args, ("limit", "judge_max_tokens"))
+    check_positive(args, ("limit", "judge_max_tokens", "run_concurrency"))
+    execute = execute_settings(args)
     if args.no_store and args.db:
         raise ValueError("--no-store and --db contradict each other: drop one")
     prompts = load_prompts(args.prompts, category=args.category, language=args.language,
                            difficulty=args.difficulty, seed=args.seed, levels=args.levels)
-    plan = plan_file_judging(judge_spec, args.answers_a, args.answers_b, prompts, limit=args.limit)
+    plan = plan_file_judging(judge_spec, args.answers_a, args.answers_b, prompts, limit=args.limit,
+                             execute=execute)
     out = Path(args.out) if args.out else Path(args.answers_a).parent / (
-        f"judgment-{plan.model_a}-vs-{plan.model_b}-by-{args.judge}.jsonl".replace("/", "__"))
+        f"judgment-{plan.model_a}-vs-{plan.model_b}-by-{plan.rater}.jsonl".replace("/", "__"))
     if not out.parent.is_dir():
         raise ValueError(f"output folder {out.parent} does not exist")
     # The store the --db help promises (as duel uses it), unless asked not to store; opened only now that
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     write_judgments(out, judgments)
     print(f"{len(judgments)} judgments written to {out}")
     stored = stored_count(judgments) if store is not None else 0
-    print_results([result], args.judge, db=str(store.path) if stored else None)
+    print_results([result], plan.rater, db=str(store.path) if stored else None)
     if store is not None and not stored:
         return report_nothing_stored(judgments)
     return report_errors(judgments)

@@ -27,14 +27,23 @@ al. 2023), Spearman and Kendall tau between the two Bradley-Terry leaderboards, 
 agreement with 95% CI and the pair-rank Brier score (Li et al. 2024, Arena-Hard), and judge biases where
 the data allows (position consistency, longer-answer win rate, self-preference). See docs/validation.md.
 
-Example:
+--versus C2 compares two candidates instead (usually one judge without and with code execution, see
+`codearena duel --execute`): on the battles the reference and both candidates voted on (same prompt and
+model pair), each one's agreement with the reference, and which agrees more, with an exact sign test on
+the battles where they differ. REFERENCE, CANDIDATE and C2 must all be votes.
+
+Examples:
   codearena validate --reference import:pandalm --candidate judge:gpt-3.5-turbo --format json
+  codearena validate --reference human --candidate judge:gpt-4o --versus judge:gpt-4o+exec
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", required=True, metavar="R", help="ground truth: source, battles or leaderboard file")
     parser.add_argument("--candidate", required=True, metavar="C", help="ranking to validate: source or file")
+    parser.add_argument("--versus", default=None, metavar="C2",
+                        help="a second candidate (e.g. judge:NAME+exec): report which of C and C2 agrees more "
+                             "with the reference on the battles all three voted on")
     add_db(parser)
     parser.add_argument("--include-named", action="store_true",
                         help="also use named-mode votes (left out by default: the voter saw the names)")
@@ -58,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise SourceError(f"--html {args.html}: folder {args.html.parent} does not exist")
     db = db_path(args)
     picks = {"include_named": args.include_named, "include_flagged": args.include_flagged}
+    if args.versus is not None:
+        return _versus(args, db, picks)
     report = validate(load_side(args.reference, db, **picks), load_side(args.candidate, db, **picks),
                       bootstrap=args.bootstrap, seed=args.seed)
     d = report.to_dict()
@@ -67,4 +78,25 @@ def run(args: argparse.Namespace) -> int:
         with atomic_path(args.html) as tmp:
             tmp.write_text(to_html(d), encoding="utf-8")
     print(json.dumps(d, indent=2) if args.format == "json" else to_table(d))
+    return 0
+
+
+def _versus(args: argparse.Namespace, db: str, picks: dict[str, bool]) -> int:
+    from ratings.sides import SourceError, load_side
+    from ratings.validate_render import versus_table
+    from ratings.versus import compare_candidates
+
+    if args.html is not None:
+        raise SourceError("--html writes the full report of one candidate; it does not go with --versus")
+    if args.versus == args.candidate:
+        raise SourceError(f"--versus {args.versus} is the candidate itself: name another source")
+    sides = [load_side(spec, db, **picks) for spec in (args.reference, args.candidate, args.versus)]
+    for option, side in zip(("--reference", "--candidate", "--versus"), sides, strict=True):
+        if side.battles is None:
+            raise SourceError(f"{option} {side.name}: a leaderboard; --versus compares votes, battle by battle")
+    report = compare_candidates(*(s.battles for s in sides), names=(sides[0].name, sides[1].name, sides[2].name))
+    d = report.to_dict()
+    d["notes"] = [n for s in sides for n in s.notes]
+    print(json.dumps(d, indent=2) if args.format == "json" else versus_table(d)
+          + "".join(f"\nnote: {n}" for n in d["notes"]))
     return 0

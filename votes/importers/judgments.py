@@ -36,7 +36,7 @@ def parse_codearena_judgment(where: str, r: dict[str, Any], opts: ImportOptions)
     if record.error is not None or record.winner is None:
         return Rejection(where, f"judgment has no verdict ({record.error or 'no winner'})")
     # Older records name no answers: key on what the judge saw, so a re-import of the file adds nothing.
-    fallback = import_id(f"judge:{record.judge}", record.model_a, record.model_b, record.question_id,
+    fallback = import_id(f"judge:{record.rater}", record.model_a, record.model_b, record.question_id,
                          *(text_hash(g.user_prompt) for g in record.games))
     try:
         return record.to_battle(source=opts.as_source, fallback_id=fallback,
