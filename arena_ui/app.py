@@ -125,10 +125,10 @@ def _value(value: Any) -> Any:
 def _panel(mode: str, suffix: str, arena: Arena | None = None) -> BattlePanel:
     token = gr.State(None)
     with gr.Row(equal_height=True):
-        chat_a = gr.Chatbot(label="Model A", elem_id=f"answer-a{suffix}", height=480, autoscroll=False, buttons=["copy"],
-                            feedback_options=None)
-        chat_b = gr.Chatbot(label="Model B", elem_id=f"answer-b{suffix}", height=480, autoscroll=False, buttons=["copy"],
-                            feedback_options=None)
+        chat_a = gr.Chatbot(label="Model A", elem_id=f"answer-a{suffix}", height=480, autoscroll=False,
+                            buttons=["copy"], feedback_options=None)
+        chat_b = gr.Chatbot(label="Model B", elem_id=f"answer-b{suffix}", height=480, autoscroll=False,
+                            buttons=["copy"], feedback_options=None)
     runs = build_run_panel(arena, suffix) if arena is not None else None
     reveal = gr.Markdown(HIDDEN if mode == "anonymous" else "", elem_id=f"reveal{suffix}")
     with gr.Row():

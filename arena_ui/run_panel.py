@@ -67,8 +67,9 @@ def _updates(view: SideView | None) -> tuple[Any, Any, Any]:
     return gr.update(interactive=view.can_run, value=view.label), view.markdown, page
 
 
-def wire_run_panel(arena: Arena, runs: RunPanel, token: gr.State, prefix: str, *, client: Callable[[Any], tuple[str, str]],
-                   turn_events: list[Any], vote_events: list[Any], new_battle_event: Any) -> None:
+def wire_run_panel(arena: Arena, runs: RunPanel, token: gr.State, prefix: str, *,
+                   client: Callable[[Any], tuple[str, str]], turn_events: list[Any], vote_events: list[Any],
+                   new_battle_event: Any) -> None:
     """Wire the panel to a battle view: ``turn_events`` (send, submit, regenerate) refresh it when they end,
     a vote refreshes it (the buttons go off, the outputs stay), a new battle clears it.
 

@@ -50,9 +50,10 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.config = folder / f"server-{self.port}.json"
-        self.config.write_text(json.dumps({"host": "127.0.0.1", "port": self.port, "interrupt_requests": False, "models": [
-            {"model": str(resolve_weights("builtin:smollm2-135m")), "model_alias": "smol", "n_ctx": 512,
-             "n_threads": 1, "verbose": False}]}))
+        self.config.write_text(json.dumps({
+            "host": "127.0.0.1", "port": self.port, "interrupt_requests": False, "models": [
+                {"model": str(resolve_weights("builtin:smollm2-135m")), "model_alias": "smol", "n_ctx": 512,
+                 "n_threads": 1, "verbose": False}]}))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> float:

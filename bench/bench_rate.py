@@ -158,8 +158,10 @@ def main() -> int:
 
     base_total = per_round * args.rounds
     print()
-    print(f"{'end to end, `codearena rate` subprocess':48s} best {min(walls):6.2f} s  median {sorted(walls)[len(walls) // 2]:6.2f} s")
-    print(f"{'  CPU time (user + sys) of that subprocess':48s} best {min(cpus):6.2f} s  median {sorted(cpus)[len(cpus) // 2]:6.2f} s")
+    print(f"{'end to end, `codearena rate` subprocess':48s} best {min(walls):6.2f} s  "
+          f"median {sorted(walls)[len(walls) // 2]:6.2f} s")
+    print(f"{'  CPU time (user + sys) of that subprocess':48s} best {min(cpus):6.2f} s  "
+          f"median {sorted(cpus)[len(cpus) // 2]:6.2f} s")
     print(f"{'  of which interpreter + imports (wall)':48s} {startup:6.2f} s")
     print(f"{'  load + validate JSONL (in process)':48s} {load_s:6.2f} s")
     print(f"{'  encode + aggregate + BT fit + analytic CI':48s} {fit_s:6.2f} s")

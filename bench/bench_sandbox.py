@@ -260,10 +260,12 @@ def arena_vote_latency(n_runs: int, voters: int, rounds: int, concurrency: int |
                 t.join(timeout=900)
             last_run = max((end for _, end, _ in runs), default=0.0)
             during = [v for v, end in busy if end <= last_run]
-            print(f"  while runs execute:  vote p50 {1000 * _pct(during, 50):6.0f} ms  p99 {1000 * _pct(during, 99):6.0f} ms "
+            print(f"  while runs execute:  vote p50 {1000 * _pct(during, 50):6.0f} ms  "
+                  f"p99 {1000 * _pct(during, 99):6.0f} ms "
                   f"({len(during)} of {len(busy)} votes ended before the last run did)")
             took = [s for s, _, _ in runs]
-            print(f"  the {len(runs)} runs:         press -> output p50 {_pct(took, 50):5.1f} s  max {max(took, default=0):5.1f} s "
+            print(f"  the {len(runs)} runs:         press -> output p50 {_pct(took, 50):5.1f} s  "
+                  f"max {max(took, default=0):5.1f} s "
                   "(queued behind the run slots)")
             if errors:
                 print(f"  errors: {len(errors)}; first: {errors[:3]}")

@@ -50,7 +50,8 @@ def ranking_from_board(df: pd.DataFrame, origin: str = "<leaderboard>") -> Ranki
         lengths = {len(v) for v in lists if v is not None and len(v) > 1}
         if len(lengths) > 1:
             raise BoardFileError(f"{origin}: every model needs the same number of bootstrap samples (or a single "
-                                 f"fixed value, as Arena-Hard's baseline); found {', '.join(map(str, sorted(lengths)))}")
+                                 f"fixed value, as Arena-Hard's baseline); "
+                                 f"found {', '.join(map(str, sorted(lengths)))}")
         rounds = lengths.pop() if lengths else 1
         if all(v is None for v in lists):
             raise BoardFileError(f"{origin}: the bootstrap column has no samples")

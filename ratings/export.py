@@ -325,13 +325,12 @@ def dataset_card(records: pd.DataFrame, *, data_file: str, source: str, license_
         "id": "vote id",
         "pair_probability": "probability with which the arena's sampler chose this pair (null for named votes "
         "and imports): weight 1/p to undo the sampler (`codearena rate --reweight propensity`)",
-        "runs": "JSON text (json.loads gives a list): the code runs the voter asked for before voting (Run buttons), in order; [] when none. Each: "
-        "side (model_a | model_b), turn, started_at (UTC), queued_s, and run: language, status (ok | "
-        "compile_error | runtime_error | timeout | cpu_limit | memory_limit | output_limit | no_code | "
-        "unsupported | unavailable | sandbox_error | rendered), exit_code, signal, stdout, stderr, wall_s, "
-        "cpu_s, compile_s, truncated, blocks (0-based fenced blocks that ran), code, runner, runner_version, "
-        "sandbox, stdin, limits (wall_s, cpu_s, memory_mb, max_processes, max_output_bytes, tmp_mb, "
-        "compile_wall_s)",
+        "runs": "JSON text (json.loads gives a list): the code runs the voter asked for before voting (Run buttons), "
+        "in order; [] when none. Each: side (model_a | model_b), turn, started_at (UTC), queued_s, and run: language, "
+        "status (ok | compile_error | runtime_error | timeout | cpu_limit | memory_limit | output_limit | no_code | "
+        "unsupported | unavailable | sandbox_error | rendered), exit_code, signal, stdout, stderr, wall_s, cpu_s, "
+        "compile_s, truncated, blocks (0-based fenced blocks that ran), code, runner, runner_version, sandbox, stdin, "
+        "limits (wall_s, cpu_s, memory_mb, max_processes, max_output_bytes, tmp_mb, compile_wall_s)",
     }
     lines = [
         "---", f"license: {header_license}", "configs:", "- config_name: default", "  data_files:",

@@ -27,8 +27,8 @@ from ratings.bt import ELO_SCALE, fit_bt, half_wins, newton_half, sigmoid, with_
 from ratings.encode import CELL_TIE, LO_WINS, Cells, battle_cells, cell_matrices, encode
 
 PROBES = 24  # prefix lengths refitted per batched solve
-TOP_CHALLENGERS = 3
-DEFAULT_PRIOR = 1.0  # as ratings.leaderboard.DEFAULT_PRIOR (not imported: leaderboard imports the world)  # rank-1 challengers confirmed by refits (the ones the linearisation finds cheapest)
+TOP_CHALLENGERS = 3  # rank-1 challengers confirmed by refits (the ones the linearisation finds cheapest)
+DEFAULT_PRIOR = 1.0  # as ratings.leaderboard.DEFAULT_PRIOR (not imported: leaderboard imports the world)
 
 
 @dataclass

@@ -512,7 +512,8 @@ def _assemble(enc: Encoded, fits: list[_ComponentFit], comps: list[list[str]], w
     style = fits[0].style if style_control else None
     method = "bt-style-control" if style_control else ("davidson" if ties == "davidson" else "bt-half-ties")
     ci_desc = {"bootstrap": f"bootstrap-percentile-95 ({rounds} rounds)", "none": "none",
-               "analytic": "analytic-95 (" + ("fisher" if ties == "davidson" and not style_control else "sandwich") + ")"}
+               "analytic": "analytic-95 (" + ("fisher" if ties == "davidson" and not style_control
+                                              else "sandwich") + ")"}
     clustering = _merge_clustering([f.clustering for f in fits], list(full["model"]))
     ci_method = ci_desc[ci]
     if clustering is not None:

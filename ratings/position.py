@@ -47,7 +47,8 @@ class PositionBias:
                 f"({100 * lo:.1f}-{100 * hi:.1f}%)")
 
 
-def position_bias(battles: pd.DataFrame, *, prior: float = 1.0, max_iter: int = 100, tol: float = 1e-10) -> PositionBias:
+def position_bias(battles: pd.DataFrame, *, prior: float = 1.0, max_iter: int = 100,
+                  tol: float = 1e-10) -> PositionBias:
     """Fit strengths and the first-position advantage h by Newton's method on ordered-pair counts.
 
     ``prior`` virtual battles per compared pair (split evenly, in both orders) only when the plain MLE

@@ -133,7 +133,8 @@ def fit_rao_kupper(wins: np.ndarray, ties: np.ndarray, *, max_iter: int = 100, t
 class TieModelComparison:
     """Ratings and ranks of the same battles under the three ties models; ``table`` in half-ties order."""
 
-    table: pd.DataFrame  # model, rating_half, rating_davidson, rating_rao_kupper, rank_half, rank_davidson, rank_rao_kupper
+    # model, rating_half, rating_davidson, rating_rao_kupper, rank_half, rank_davidson, rank_rao_kupper
+    table: pd.DataFrame
     order_changes: bool
     changed: list[str]  # models whose rank differs between any two of the models
     nu: float  # Davidson's tie parameter

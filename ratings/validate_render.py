@@ -84,7 +84,8 @@ def to_table(d: dict[str, Any]) -> str:
     if va:
         lines += ["", "confusion (rows reference, columns candidate; a = alphabetically first model wins):",
                   "            " + "".join(f"{lab:>8}" for lab in va["labels"])]
-        lines += [f"  {lab:<10}" + "".join(f"{n:>8}" for n in row) for lab, row in zip(va["labels"], va["confusion"], strict=True)]
+        lines += [f"  {lab:<10}" + "".join(f"{n:>8}" for n in row)
+                  for lab, row in zip(va["labels"], va["confusion"], strict=True)]
     header = ["model", "ref rank", "ref rating [95% CI]", "cand rank", "cand rating [95% CI]"]
     rows = leaderboard_rows(d)
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]

@@ -75,7 +75,8 @@ def write_hostile_replay(folder: Path, other: str) -> tuple[Path, Path, str]:
     answers = folder / "model_answer"
     answers.mkdir()
     for model, tag in (("alpha-model", "a"), ("beta-model", "b")):
-        row = {"question_id": "q1", "model_id": model, "choices": [{"turns": [{"content": hostile_answer(other, tag)}]}]}
+        row = {"question_id": "q1", "model_id": model,
+               "choices": [{"turns": [{"content": hostile_answer(other, tag)}]}]}
         (answers / f"{model}.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
     toml = write_replay_models(folder / "models.toml", answers, questions, ["alpha-model", "beta-model"])
     return toml, questions, prompt

@@ -59,7 +59,7 @@ def test_run_both_sides_see_the_outputs_vote_and_the_runs_are_stored(browser_pag
         page.wait_for_function("() => !document.querySelector('#run-output-a').innerText.includes('exit code')")
 
 
-HTML_PAGE = """```html
+HTML_PAGE = ("""```html
 <!DOCTYPE html>
 <html><head><title>answer page</title></head>
 <body>
@@ -78,14 +78,17 @@ fetch('/config').then(() => mark('same-origin-fetch', 'arena fetched'),
                       () => mark('same-origin-fetch', 'arena fetch refused'));
 new Image().src = 'OTHER/image.gif';
 const s = document.createElement('script'); s.src = 'OTHER/script.js'; document.head.appendChild(s);
-const l = document.createElement('link'); l.rel = 'stylesheet'; l.href = 'OTHER/style.css'; document.head.appendChild(l);
-try { navigator.sendBeacon('OTHER/beacon', 'x'); } catch (e) {}
+"""
+             # One line of the page, split only in the source.
+             "const l = document.createElement('link'); l.rel = 'stylesheet'; l.href = 'OTHER/style.css'; "
+             "document.head.appendChild(l);\n"
+             """try { navigator.sendBeacon('OTHER/beacon', 'x'); } catch (e) {}
 try { window.top.location = 'OTHER/top'; } catch (e) {}
 try { window.open('OTHER/popup'); } catch (e) {}
 </script>
 </body></html>
 ```
-"""
+""")
 
 
 def test_an_html_answer_renders_in_a_sandboxed_frame_without_network(browser_page, tmp_path):  # noqa: F811

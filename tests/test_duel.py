@@ -387,7 +387,8 @@ def test_grammar_follow_up_makes_the_local_judge_answer() -> None:
 
 
 @pytest.mark.slow
-def test_duel_on_local_models(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_duel_on_local_models(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
     _require_local_models()
     monkeypatch.delenv("CODEARENA_MODELS", raising=False)
     db, out = tmp_path / "votes.db", tmp_path / "judgments.jsonl"

@@ -27,13 +27,15 @@ def test_tags_are_normalised(tag: str | None, expected: str | None) -> None:
 
 
 def test_backtick_and_tilde_fences_with_their_tags_in_order() -> None:
-    answer = "Intro\n\n```python\nprint(1)\n```\n\ntext\n\n~~~js\nconsole.log(2)\n~~~\n\n````c\nint x;\n```\nstill c\n````\n"
+    answer = ("Intro\n\n```python\nprint(1)\n```\n\ntext\n\n~~~js\nconsole.log(2)\n~~~\n\n"
+              "````c\nint x;\n```\nstill c\n````\n")
     assert fenced_blocks(answer) == [("python", "print(1)"), ("js", "console.log(2)"), ("c", "int x;\n```\nstill c")]
 
 
 def test_blocks_of_one_language_are_joined_in_order_and_named() -> None:
     answer = ("First the function:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nInstall:\n\n```bash\n"
-              "pip install nothing\n```\n\nThen use it:\n\n```py\nprint(add(1, 2))\n```\n\nOutput:\n\n```text\n3\n```\n")
+              "pip install nothing\n```\n\nThen use it:\n\n```py\nprint(add(1, 2))\n```\n\n"
+              "Output:\n\n```text\n3\n```\n")
     ex = extract_code(answer)
     assert ex.kind == "code" and ex.language == "python"
     assert ex.blocks == (0, 2)

@@ -54,7 +54,8 @@ PROGRAMS: dict[str, tuple[str, str, str]] = {
              "if then fi\n",
              "echo about to fail >&2\nexit 3\n"),
     "go": ("package main\nimport (\"bufio\"; \"fmt\"; \"os\"; \"strings\")\nfunc main() {\n"
-           "  s, _ := bufio.NewReader(os.Stdin).ReadString('\\n')\n  fmt.Println(\"hello \" + strings.TrimSpace(s))\n}\n",
+           "  s, _ := bufio.NewReader(os.Stdin).ReadString('\\n')\n"
+           "  fmt.Println(\"hello \" + strings.TrimSpace(s))\n}\n",
            "package main\nfunc main() { x := }\n",
            "package main\nfunc main() { var a []int; _ = a[3] }\n"),
 }

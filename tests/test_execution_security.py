@@ -170,7 +170,8 @@ def test_growing_allocation_in_c_is_stopped() -> None:
     require_runner("c")
     code = ("#include <stdlib.h>\n#include <string.h>\n#include <stdio.h>\nint main(void) {\n"
             "  size_t total = 0;\n  for (;;) { char *p = malloc(64 << 20); if (!p) { printf(\"refused at %zu MB\\n\", "
-            "total >> 20); return 0; }\n    memset(p, 1, 64 << 20); total += 64 << 20; if (total > (10UL << 30)) return 9; }\n}\n")
+            "total >> 20); return 0; }\n    memset(p, 1, 64 << 20); total += 64 << 20; "
+            "if (total > (10UL << 30)) return 9; }\n}\n")
     run = run_code(code, "c", limits=LIMITS)
     assert run.status == "ok", run.stderr
     refused_at = int(run.stdout.split()[2])
@@ -245,8 +246,11 @@ out = {{}}
 for name, path in targets.items():
     out[name] = attempt(lambda p=path: os.listdir(p) if os.path.isdir(p) else open(p).read())
 out["env"] = dict(os.environ)
-out["proc_environ"] = {{p: attempt(lambda p=p: open(f"/proc/{{p}}/environ", "rb").read().decode()) for p in os.listdir("/proc") if p.isdigit()}}
-print(json.dumps(out))
+'''
+             # One line of the probe, split only in the source.
+             'out["proc_environ"] = {p: attempt(lambda p=p: open(f"/proc/{p}/environ", "rb").read().decode()) '
+             'for p in os.listdir("/proc") if p.isdigit()}\n'
+             '''print(json.dumps(out))
 ''')
     assert run.status == "ok", run.stderr
     assert FAKE_KEY not in run.stdout and "VOTE-STORE-SECRET" not in run.stdout and "MODELS-SECRET" not in run.stdout
@@ -301,9 +305,12 @@ def test_the_sandbox_runs_unprivileged() -> None:
     out = report(PROBE + '''
 import resource
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
-print(json.dumps({"uid": os.getuid(), "cap_eff": status["CapEff"].strip(), "nproc": resource.getrlimit(resource.RLIMIT_NPROC),
-                  "raise": attempt(lambda: resource.setrlimit(resource.RLIMIT_NPROC, (10**6, 10**6)))}))
-''')
+'''
+                 # Two lines of the probe, split only in the source.
+                 'print(json.dumps({"uid": os.getuid(), "cap_eff": status["CapEff"].strip(), '
+                 '"nproc": resource.getrlimit(resource.RLIMIT_NPROC),\n'
+                 '                  "raise": attempt(lambda: resource.setrlimit(resource.RLIMIT_NPROC, '
+                 '(10**6, 10**6)))}))\n')
     assert out["uid"] != 0
     assert int(out["cap_eff"], 16) == 0
     assert out["nproc"] == [LIMITS.max_processes, LIMITS.max_processes]

@@ -203,7 +203,8 @@ def test_pandalm_real_files(db_path, capsys) -> None:
     assert "source import:pandalm: 999" in out and "source judge:gpt-3.5-turbo: 974" in out
     assert "rejected 25" in out
     store = VoteStore(db_path)
-    assert set(store.battles_frame("import:pandalm")["model_a"]) | set(store.battles_frame("import:pandalm")["model_b"]) \
+    assert set(store.battles_frame("import:pandalm")["model_a"]) \
+        | set(store.battles_frame("import:pandalm")["model_b"]) \
         == {"bloom-7b", "cerebras-gpt-6.7B", "llama-7b", "opt-7b", "pythia-6.9b"}
 
 

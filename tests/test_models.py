@@ -74,7 +74,8 @@ def test_file_entries_become_specs_with_paths_relative_to_the_file(tmp_path, mon
     ('name = "a"\nbackend = "gguf"\nmodel = "x"\n', r"model #1 \('a'\): field 'backend': unknown backend 'gguf'"),
     ('name = "a"\nbackend = "openai"\nmodel = "x"\ntemperature = "hot"\n', r"field 'temperature' must be int or float"),
     ('name = "a"\nbackend = "openai"\nmodel = "x"\ntemprature = 0.1\n', r"unknown field\(s\) temprature"),
-    ('name = "a"\nbackend = "openai"\nmodel = "x"\napi_key_env = "sk-abc123-secret"\n', r"NAME of an environment variable"),
+    ('name = "a"\nbackend = "openai"\nmodel = "x"\napi_key_env = "sk-abc123-secret"\n',
+     r"NAME of an environment variable"),
     ('name = "a"\nbackend = "openai"\nmodel = "x"\ntop_p = 0\n', r"field 'top_p' must be in \(0, 1\]"),
     ('name = "a"\nbackend = "llamacpp"\nmodel = "builtin:llama-70b"\n', r"unknown built-in 'builtin:llama-70b'"),
 ])

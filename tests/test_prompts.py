@@ -113,7 +113,8 @@ def test_codearena_parquet(tmp_path: Path) -> None:
     path = tmp_path / "codearena.parquet"
     pd.DataFrame(rows).to_parquet(path)
     prompts = load_prompts(path, language="sql")
-    assert [(p.id, p.difficulty, p.text) for p in prompts] == [("b2", "hard", "Write a SQL query for the top customers")]
+    assert [(p.id, p.difficulty, p.text) for p in prompts] \
+        == [("b2", "hard", "Write a SQL query for the top customers")]
 
 
 def test_arena_hard_questions() -> None:

@@ -134,7 +134,8 @@ def test_unknown_anchor_is_a_clear_error() -> None:
 
 
 def test_unbeaten_model_gets_a_finite_rating_through_the_prior_and_it_is_reported() -> None:
-    df = pd.DataFrame({"model_a": ["champ"] * 6 + ["x", "y", "y"], "model_b": ["x", "y", "x", "y", "x", "y", "y2", "x", "y2"],
+    df = pd.DataFrame({"model_a": ["champ"] * 6 + ["x", "y", "y"],
+                       "model_b": ["x", "y", "x", "y", "x", "y", "y2", "x", "y2"],
                        "winner": ["model_a"] * 6 + ["tie", "model_b", "model_a"]})
     res = rate(df)
     champ = res.table.set_index("model").loc["champ"]

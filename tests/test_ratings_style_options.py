@@ -50,7 +50,8 @@ def test_conv_metadata_counts_are_read_and_summed() -> None:
     assert cols["lists_a"].tolist() == [sum(x["list_count_a"].values()) for x in m]
     # JSON text (a CSV) reads the same.
     as_text = df.assign(conv_metadata=[json.dumps(x) for x in m])
-    pd.testing.assert_frame_equal(style_columns(as_text, ("tokens", "bold")), cols[["tokens_a", "tokens_b", "bold_a", "bold_b"]])
+    pd.testing.assert_frame_equal(style_columns(as_text, ("tokens", "bold")),
+                                  cols[["tokens_a", "tokens_b", "bold_a", "bold_b"]])
     # Code features are not in Chatbot Arena's metadata: without answers that is a clear error.
     with pytest.raises(StyleError, match="answer_a"):
         style_columns(df, ("tokens", "code_blocks"))

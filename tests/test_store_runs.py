@@ -88,7 +88,8 @@ def test_a_v1_file_is_migrated_to_v2_with_its_rows_intact(tmp_path: Path) -> Non
     assert store.schema_version() == SCHEMA_VERSION == 2
     columns = [r[1] for r in store.db.execute("PRAGMA table_info(battles)").fetchall()]
     assert columns == [*V1_COLUMNS, "runs", "timings", "pair_probability"]
-    got = store.db.execute(f"SELECT {', '.join(V1_COLUMNS)}, runs, timings, pair_probability FROM battles ORDER BY id").fetchall()
+    got = store.db.execute(f"SELECT {', '.join(V1_COLUMNS)}, runs, timings, pair_probability "
+                           "FROM battles ORDER BY id").fetchall()
     assert got == [(*r, None, None, None) for r in rows]  # every old value as it was; the new column empty
     old = store.get("id-1")
     assert old.runs == () and old.flags == ["identity_leak:model_a"] and old.answer_a == "answer a 1"

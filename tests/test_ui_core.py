@@ -147,8 +147,8 @@ def test_vote_needs_a_complete_battle_of_the_same_session(db_path):
     rows = VoteStore(db_path).battles_frame()
     assert len(rows) == 1
     row = rows.iloc[0]
-    assert (row["winner"], row["source"], row["mode"], row["prompt_id"], row["category"]) == ("model_b", "human", "anonymous",
-                                                                                "p1", "algo")
+    assert (row["winner"], row["source"], row["mode"], row["prompt_id"], row["category"]) \
+        == ("model_b", "human", "anonymous", "p1", "algo")
     assert (row.answer_a, row.answer_b, row.turn) == ("answer one", "answer two", 1)
 
 

@@ -322,7 +322,8 @@ def validate_battles(df: pd.DataFrame, origin: str | Path = "<battles>") -> pd.D
         raise BattlesFileError(f"{origin}: no battles")
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise BattlesFileError(f"{origin}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}")
+        raise BattlesFileError(f"{origin}: missing column(s) {', '.join(missing)}; "
+                               f"found {', '.join(map(str, df.columns))}")
     df = df.reset_index(drop=True)
     for col in REQUIRED:
         isna = df[col].isna().to_numpy()

@@ -73,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weight, votes_per_minute=args.votes_per_minute,
         battles_per_minute=args.battles_per_minute, leaderboard_refresh_s=args.leaderboard_refresh,
         concurrency=args.concurrency, trusted_proxies=args.trusted_proxy, max_prompt_chars=args.max_prompt_chars,
-        max_turns=args.max_turns, sampling=args.sampling, run_enabled=not args.no_run, run_concurrency=args.run_concurrency,
-        run_queue=args.run_queue, runs_per_minute=args.runs_per_minute,
+        max_turns=args.max_turns, sampling=args.sampling, run_enabled=not args.no_run,
+        run_concurrency=args.run_concurrency, run_queue=args.run_queue, runs_per_minute=args.runs_per_minute,
     ))

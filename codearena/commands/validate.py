@@ -39,7 +39,8 @@ Examples:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reference", required=True, metavar="R", help="ground truth: source, battles or leaderboard file")
+    parser.add_argument("--reference", required=True, metavar="R",
+                        help="ground truth: source, battles or leaderboard file")
     parser.add_argument("--candidate", required=True, metavar="C", help="ranking to validate: source or file")
     parser.add_argument("--versus", default=None, metavar="C2",
                         help="a second candidate (e.g. judge:NAME+exec): report which of C and C2 agrees more "

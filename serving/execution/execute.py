@@ -111,8 +111,9 @@ _OUT_OF_MEMORY = re.compile(
     re.MULTILINE | re.IGNORECASE)
 
 
-def _not_run(status: str, language: str | None, message: str, limits: RunLimits, *, extraction: Extraction | None = None,
-             runner: str = "", code: str = "", stdin: str | None = None) -> CodeRun:
+def _not_run(status: str, language: str | None, message: str, limits: RunLimits, *,
+             extraction: Extraction | None = None, runner: str = "", code: str = "",
+             stdin: str | None = None) -> CodeRun:
     return CodeRun(language=language, status=status, limits=limits, stderr=message, runner=runner,
                    blocks=extraction.blocks if extraction else (), code=code, stdin=stdin)
 

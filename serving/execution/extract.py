@@ -180,7 +180,8 @@ def _join(blocks: list[CodeBlock]) -> str:
     return "\n\n".join(b.code.rstrip("\n") for b in blocks) + "\n"
 
 
-def extract_code(answer: str, *, language_hint: str | None = None, runnable: frozenset[str] | None = None) -> Extraction:
+def extract_code(answer: str, *, language_hint: str | None = None,
+                 runnable: frozenset[str] | None = None) -> Extraction:
     """The code of a Markdown answer to run (or the page to render).
 
     language_hint is the prompt's language (any alias). runnable, if given, is the set of languages that

@@ -11,7 +11,8 @@ from votes.importers.core import ImportOptions, Rejection, Row
 from votes.record import name_problem, text_problem
 
 
-def parse_answers(rows: Iterable[Row], opts: ImportOptions, origin: str) -> tuple[list[dict[str, Any]], list[Rejection]]:
+def parse_answers(rows: Iterable[Row], opts: ImportOptions,
+                  origin: str) -> tuple[list[dict[str, Any]], list[Rejection]]:
     """``model_answer`` rows -> rows for :meth:`VoteStore.add_answers`, and the rows rejected (with why)."""
     out, bad = [], []
     for where, r in rows:
