@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="codearena",
         description="Human-preference evaluation of code LLMs: crowd votes in the browser, local model duels "
         "judged by an LLM, Bradley-Terry ratings validated against LLM-judge rankings.",
-        epilog="Data flows: prompts -> answers (generate) -> runs (sandbox) -> votes (serve, duel, import) -> ratings (rate, "
-        "validate) -> export. Run 'codearena COMMAND --help' for each command's options.",
+        epilog="Data flows: prompts -> answers (generate) -> runs (sandbox) -> votes (serve, duel, import) -> "
+        "ratings (rate, audit, validate) -> export. Run 'codearena COMMAND --help' for each command's options.",
     )
     parser.add_argument("--version", action="version", version=f"codearena {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")

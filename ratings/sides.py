@@ -74,7 +74,8 @@ def load_side(spec: str, db: str | Path, *, include_named: bool = False, include
             return _select(path.name, battles, None, include_named, include_flagged)
         if "model" in df.columns and ({"rating", "score"} & set(df.columns)):
             return _leaderboard_side(path.name, df, path)
-        raise SourceError(f"{path}: neither battles (model_a, model_b, winner) nor a leaderboard (model, rating|score); "
+        raise SourceError(f"{path}: neither battles (model_a, model_b, winner) nor a leaderboard (model, "
+                          "rating|score); "
                           f"columns: {', '.join(map(str, df.columns))}")
     if not (SOURCE_RE.match(spec) or spec in ("all", "judge:")):
         raise SourceError(f"{spec!r}: no such file, and not a vote source (human, judge:NAME, judge:, import:NAME, "
@@ -104,6 +105,7 @@ def attach_answers(battles: pd.DataFrame, answers: list[dict[str, Any]]) -> pd.D
     for side in ("a", "b"):
         col = f"answer_{side}"
         missing = out[col].isna()
-        fill = [texts.get((m, str(q))) for m, q in zip(out.loc[missing, f"model_{side}"], out.loc[missing, "prompt_id"], strict=True)]
+        fill = [texts.get((m, str(q)))
+                for m, q in zip(out.loc[missing, f"model_{side}"], out.loc[missing, "prompt_id"], strict=True)]
         out.loc[missing, col] = fill
     return out

@@ -451,7 +451,8 @@ class VoteStore:
             for row in self.db.query(f"SELECT * FROM battles{where} ORDER BY created_at, id", params):
                 yield Battle.from_row(row)
 
-    def battles_frame(self, source: str | None = None, mode: str | None = None, *, columns: Iterable[str] | None = None):
+    def battles_frame(self, source: str | None = None, mode: str | None = None, *,
+                      columns: Iterable[str] | None = None):
         """Battles as a pandas DataFrame (the input of everything in ``ratings``).
 
         ``source``: ``human``, ``judge:NAME``, ``import:NAME``, a prefix ending in ``:`` (``judge:``) or

@@ -243,7 +243,8 @@ def _num(value: Any) -> float | None:
 _NO_LATENCY = {"timed_answers": 0, "median_ttft_s": None, "median_total_s": None, "median_tokens_per_s": None}
 
 
-def _rows(name: str | None, res: RatingResult, latency: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def _rows(name: str | None, res: RatingResult,
+          latency: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     rows = res.table.to_dict(orient="records")
     for r in rows:
         if latency:
