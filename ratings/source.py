@@ -41,7 +41,12 @@ STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 def is_store(path: str | Path) -> bool:
-    """True for an SQLite file (by its magic bytes) or a path named like a store (STORE_SUFFIXES)."""
+    """True for a PostgreSQL URL, an SQLite file (by its magic bytes) or a path named like a store
+    (STORE_SUFFIXES)."""
+    from votes.store import is_postgres_url
+
+    if is_postgres_url(path):
+        return True
     p = Path(path)
     if not p.is_file():
         return False
@@ -49,6 +54,20 @@ def is_store(path: str | Path) -> bool:
         return True
     with open(p, "rb") as fh:
         return fh.read(16) == SQLITE_MAGIC
+
+
+# What a rating reads of a stored vote (``codearena rate``): the bulky texts (answers, conversations, runs,
+# judge details) only when an option needs them (see :func:`rating_columns`).
+RATING_COLUMNS: tuple[str, ...] = ("id", "created_at", "prompt_id", "prompt_hash", "category", "language", "turn",
+                                   "model_a", "model_b", "winner", "source", "mode", "voter", "flags", "timings",
+                                   "pair_probability")
+
+
+def rating_columns(*, answers: bool = False, prompts: bool = False) -> tuple[str, ...]:
+    """The store columns a rating reads: :data:`RATING_COLUMNS`, plus the answers (style control, length
+    bias) and the prompt texts (de-duplicating repeated prompts) when asked."""
+    extra = (("answer_a", "answer_b") if answers else ()) + (("prompt", "conversation_a") if prompts else ())
+    return RATING_COLUMNS + extra
 
 
 def _parse_flags(value: Any) -> list[str]:
@@ -133,23 +152,26 @@ def _count(notes: list[str], what: str) -> int:
 
 
 def load_battles(path: str | Path, *, source: str | None = None, include_named: bool = False,
-                 include_flagged: bool = False) -> LoadedBattles:
+                 include_flagged: bool = False, columns: tuple[str, ...] | None = None) -> LoadedBattles:
     """Battles to rate. ``source``: human | judge:NAME | judge: | import:NAME | all.
 
     Default: DEFAULT_SOURCE for a store, every source for a file (a file is usually one dataset). Named
     votes and identity-leak flagged votes are left out unless asked for (see :func:`select_battles`).
+    ``columns``: read only these from a store (e.g. :data:`RATING_COLUMNS`); a file is read whole.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if is_store(path):
-        from votes.store import VoteStore
+    from votes.store import is_postgres_url, open_store
 
+    if not is_postgres_url(path):
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+    if is_store(path):
         # Read-only: rating, validating or exporting must never create or migrate a store.
-        store = VoteStore(path, read_only=True)
+        store = open_store(path, read_only=True)
+        path = store.location  # what messages name (a URL without its password)
         try:
             src = source or DEFAULT_SOURCE
-            raw = store.battles_frame(source=src)
+            raw = store.battles_frame(source=src, columns=columns)
             have_sources = store.sources() if len(raw) == 0 else {}
         finally:
             store.close()
@@ -194,9 +216,9 @@ def load_answer_timings(path: str | Path) -> pd.DataFrame:
 
     if not is_store(path):
         return timings_frame([])
-    from votes.store import VoteStore
+    from votes.store import open_store
 
-    store = VoteStore(path, read_only=True)
+    store = open_store(path, read_only=True)
     try:
         rows = store.answers()
     finally:

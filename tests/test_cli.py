@@ -10,7 +10,7 @@ import pytest
 from codearena import __version__
 from codearena.cli import COMMANDS, build_parser
 
-EXPECTED = ["serve", "models", "prompts", "generate", "sandbox", "judge", "duel", "import", "rate", "audit", "validate", "export"]
+EXPECTED = ["serve", "models", "prompts", "generate", "sandbox", "judge", "duel", "import", "rate", "audit", "validate", "export", "store"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,5 @@
-"""The vote store: one SQLite file that the arena app, the duel and the importers all write to.
+"""The vote store on SQLite: one file that the arena app, the duel and the importers all write to (the
+embedded default; the queries themselves are shared with PostgreSQL in ``votes.store``).
 
 Why the write path looks the way it does (measured on these machines, see shared/notes/machine-facts.md):
 a deferred transaction (``db.atomic()``) under concurrent writers fails its lock upgrade at once and loses
@@ -13,103 +14,42 @@ read-only file) become :class:`StoreError` naming the file, after the transactio
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from votes.record import BATTLE_COLUMNS, Battle, BattleError, utc_now
+from votes.store import (
+    ANSWER_SCHEMA,
+    BATTLE_NOT_NULL,
+    BATTLE_SCHEMA_V1,
+    EXPECTED_TABLES,
+    SCHEMA_VERSION,
+    SQLITE_MAGIC,
+    V2_COLUMNS,
+    StoreError,
+    VoteStore,
+    default_db_path,
+)
 
-SCHEMA_VERSION = 2
-DEFAULT_DB = "codearena.db"
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-# The battles table as version 1 created it. Frozen: migrations build on it step by step, so a new column
-# goes into a migration (and BATTLE_SCHEMA below), never here.
-BATTLE_SCHEMA_V1: dict[str, type] = {
-    "id": str,
-    "created_at": str,
-    "prompt_id": str,
-    "prompt": str,
-    "prompt_hash": str,
-    "category": str,
-    "language": str,
-    "turn": int,
-    "model_a": str,
-    "model_b": str,
-    "answer_a": str,
-    "answer_b": str,
-    "conversation_a": str,
-    "conversation_b": str,
-    "winner": str,
-    "source": str,
-    "mode": str,
-    "voter": str,
-    "flags": str,
-    "judge_detail": str,
-}
-BATTLE_SCHEMA: dict[str, type] = {
-    **BATTLE_SCHEMA_V1,
-    "runs": str,  # v2: JSON list of votes.runs.BattleRun (the code runs before the vote), NULL for none
-    "timings": str,  # v2: JSON votes.latency.BattleTimings (each side's time to first token, total, tokens/s)
-    "pair_probability": float,  # v2: the sampler's probability of this pair (inverse-propensity weights)
-}
-# The table and the record must not drift apart.
-assert set(BATTLE_SCHEMA) == set(BATTLE_COLUMNS), set(BATTLE_SCHEMA) ^ set(BATTLE_COLUMNS)
-
-ANSWER_SCHEMA: dict[str, type] = {
-    "model": str,
-    "question_id": str,
-    "answer": str,  # the first turn's text, what the arena shows
-    "turns": str,  # JSON list of all turns' texts
-    "source": str,  # where it came from: a generate run, an import file
-    "created_at": str,
-    "meta": str,  # JSON: tokens, timings, answer_id, ...
-}
-
-
-class StoreError(ValueError):
-    """The store file cannot be used as asked (not SQLite, from a newer release, ...)."""
+SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL"}
 
 
 class _RollBack(Exception):
     """Ends a probe transaction (check_writable) with a rollback."""
 
 
-@dataclass(frozen=True)
-class AddResult:
-    added: int
-    skipped: int  # already present (same id): imports are idempotent
-
-
-def default_db_path() -> str:
-    return os.environ.get("CODEARENA_DB", DEFAULT_DB)
-
-
 def _create_v1(db: sqlite_utils.Database) -> None:
-    db["battles"].create(BATTLE_SCHEMA_V1, pk="id", not_null={"model_a", "model_b", "winner", "source", "mode"})
+    db["battles"].create(BATTLE_SCHEMA_V1, pk="id", not_null=set(BATTLE_NOT_NULL))
     db["battles"].create_index(["source"])
     db["battles"].create_index(["model_a", "model_b"])
     db["answers"].create(ANSWER_SCHEMA, pk=("model", "question_id"))
-
-
-# version -> {table: columns} a file of that version has (at least): what tells our store from another
-# program's SQLite file that happens to have a table called battles.
-EXPECTED_TABLES: dict[int, dict[str, tuple[str, ...]]] = {
-    1: {"battles": tuple(BATTLE_SCHEMA_V1), "answers": tuple(ANSWER_SCHEMA)},
-    2: {"battles": tuple(BATTLE_SCHEMA), "answers": tuple(ANSWER_SCHEMA)},
-}
-
-
-V2_COLUMNS = {"runs": "TEXT", "timings": "TEXT", "pair_probability": "REAL"}
 
 
 def _add_runs_v2(db: sqlite_utils.Database) -> None:
@@ -118,7 +58,7 @@ def _add_runs_v2(db: sqlite_utils.Database) -> None:
     have = db["battles"].columns_dict
     for column, kind in V2_COLUMNS.items():
         if column not in have:
-            db.execute(f"ALTER TABLE battles ADD COLUMN {column} {kind}")
+            db.execute(f"ALTER TABLE battles ADD COLUMN {column} {SQL_TYPES[kind]}")
 
 
 # version -> step that brings a file from version-1 to version. A later release appends here, so an older
@@ -126,7 +66,7 @@ def _add_runs_v2(db: sqlite_utils.Database) -> None:
 MIGRATIONS: dict[int, Any] = {1: _create_v1, 2: _add_runs_v2}
 
 
-class VoteStore:
+class SQLiteStore(VoteStore):
     """Append-only battles plus stored answers, in one SQLite file.
 
     Safe to share between threads: each thread gets its own connection.
@@ -137,6 +77,7 @@ class VoteStore:
         """``read_only``: for commands that only read (rate, validate, export): the file must already be a
         vote store, and nothing in it is changed: no schema created, no migration, no journal-mode switch."""
         self.path = Path(path if path is not None else default_db_path())
+        self.location = str(self.path)
         self.busy_timeout_s = busy_timeout_s
         self.read_only = read_only
         self._local = threading.local()
@@ -227,20 +168,10 @@ class VoteStore:
     @contextmanager
     def _reading(self) -> Iterator[None]:
         """Reads: SQLite's errors (a damaged page) as a StoreError naming the file."""
-        import pandas as pd
-
         try:
             yield
-        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
-            raise self._error(exc.__cause__ or exc if isinstance(exc, pd.errors.DatabaseError) else exc,
-                              "cannot be read") from None
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Every write inside the block is one transaction: all of it is stored or none of it (an error, a
-        full disk, a kill -9 or a power cut in the middle leave the store as it was). Other writers wait."""
-        with self._write():
-            yield
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc, "cannot be read") from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -365,167 +296,28 @@ class VoteStore:
                 MIGRATIONS[version](db)
                 conn.execute(f"PRAGMA user_version = {version}")
 
-    # -- battles -----------------------------------------------------------------------------------
-    def add(self, battle: Battle) -> str:
-        """Store one vote in its own transaction. Returns its id; an id already stored is an error."""
-        if not isinstance(battle, Battle):
-            raise BattleError(f"expected a Battle, got {type(battle).__name__}")
-        row = battle.to_row()
-        cols = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        with self._write() as conn:
-            try:
-                conn.execute(f"INSERT INTO battles ({cols}) VALUES ({marks})", tuple(row.values()))
-            except sqlite3.IntegrityError as exc:
-                raise BattleError(f"battle {battle.id} is already stored: votes are append-only") from exc
-        return battle.id
-
-    def add_many(self, battles: Iterable[Battle], *, chunk: int = 5000) -> AddResult:
-        """Store many votes, all or none: one transaction (``chunk`` only bounds the rows held in memory at
-        once). Ids already present are skipped (that is what makes imports idempotent)."""
-        added = skipped = 0
-        batch: list[Battle] = []
-
-        def flush() -> None:
-            nonlocal added, skipped
-            if not batch:
-                return
-            rows = [b.to_row() for b in batch]
-            cols = list(rows[0])
-            sql = f"INSERT OR IGNORE INTO battles ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-            with self._write() as conn:
-                before = conn.total_changes
-                conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
-                n = conn.total_changes - before
-            added += n
-            skipped += len(rows) - n
-            batch.clear()
-
-        with self.transaction():
-            for b in battles:
-                batch.append(b)
-                if len(batch) >= chunk:
-                    flush()
-            flush()
-        return AddResult(added, skipped)
-
-    def count(self, source: str | None = None) -> int:
+    # -- the shared queries' hooks (votes.store.VoteStore) ---------------------------------------------
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
         with self._reading():
-            if source is None:
-                return int(self._connect().execute("SELECT count(*) FROM battles").fetchone()[0])
-            return int(self._connect().execute("SELECT count(*) FROM battles WHERE source = ?",
-                                               (source,)).fetchone()[0])
+            cur = self._connect().execute(sql, tuple(params))
+            return [d[0] for d in cur.description], cur.fetchall()
 
-    def sources(self) -> dict[str, int]:
+    def _iter(self, sql: str, params: Sequence[Any] = (), *, chunk: int = 2000) -> Iterator[dict[str, Any]]:
         with self._reading():
-            rows = self._connect().execute("SELECT source, count(*) FROM battles GROUP BY source ORDER BY source")
-            return {s: int(n) for s, n in rows}
+            cur = self._connect().execute(sql, tuple(params))
+            names = [d[0] for d in cur.description]
+            while rows := cur.fetchmany(chunk):
+                for r in rows:
+                    yield dict(zip(names, r, strict=True))
 
-    def get(self, battle_id: str) -> Battle:
-        with self._reading():
-            rows = list(self.db.query("SELECT * FROM battles WHERE id = ?", [battle_id]))
-        if not rows:
-            raise KeyError(battle_id)
-        return Battle.from_row(rows[0])
+    def _executemany(self, cur: sqlite3.Connection, sql: str, rows: list[tuple]) -> int:
+        before = cur.total_changes
+        cur.executemany(sql, rows)
+        return cur.total_changes - before
 
-    def stored_sources(self, ids: Iterable[str], *, chunk: int = 500) -> dict[str, str]:
-        """id -> source of those of ``ids`` already stored (an import checks what it would add again)."""
-        ids = list(ids)
-        found: dict[str, str] = {}
-        with self._reading():
-            for i in range(0, len(ids), chunk):
-                part = ids[i:i + chunk]
-                marks = ", ".join("?" for _ in part)
-                rows = self._connect().execute(f"SELECT id, source FROM battles WHERE id IN ({marks})", part)
-                found.update({str(bid): str(src) for bid, src in rows})
-        return found
-
-    def battles_of_pair(self, source: str, prompt_id: str | None, model_a: str, model_b: str) -> list[Battle]:
-        """The stored battles of one source on one prompt between model_a and model_b (in that order)."""
-        with self._reading():
-            rows = list(self.db.query("SELECT * FROM battles WHERE source = ? AND prompt_id IS ? AND model_a = ? "
-                                      "AND model_b = ? ORDER BY created_at, id",
-                                      [source, prompt_id, model_a, model_b]))
-        return [Battle.from_row(r) for r in rows]
-
-    def iter_battles(self, source: str | None = None, mode: str | None = None) -> Iterator[Battle]:
-        where, params = _filters(source, mode)
-        with self._reading():
-            for row in self.db.query(f"SELECT * FROM battles{where} ORDER BY created_at, id", params):
-                yield Battle.from_row(row)
-
-    def battles_frame(self, source: str | None = None, mode: str | None = None, *, columns: Iterable[str] | None = None):
-        """Battles as a pandas DataFrame (the input of everything in ``ratings``).
-
-        ``source``: ``human``, ``judge:NAME``, ``import:NAME``, a prefix ending in ``:`` (``judge:``) or
-        ``None``/``all`` for every source. ``mode``: ``anonymous``/``named``/``None`` for both.
-        """
-        import pandas as pd
-
-        cols = ", ".join(columns) if columns else "*"
-        where, params = _filters(source, mode)
-        with self._reading():
-            return pd.read_sql_query(f"SELECT {cols} FROM battles{where} ORDER BY created_at, id", self._connect(),
-                                     params=params)
-
-    # -- answers -----------------------------------------------------------------------------------
-    def add_answers(self, rows: Iterable[dict[str, Any]], *, replace: bool = False) -> AddResult:
-        """Store answers (model, question_id, turns list, ...). Existing (model, question_id) are kept
-        unless ``replace``."""
-        prepared = []
-        for r in rows:
-            turns = r.get("turns") or [r.get("answer", "")]
-            prepared.append({
-                "model": r["model"],
-                "question_id": str(r["question_id"]),
-                "answer": r.get("answer", turns[0]),
-                "turns": json.dumps(turns, ensure_ascii=False),
-                "source": r.get("source"),
-                "created_at": r.get("created_at") or utc_now(),
-                "meta": json.dumps(r.get("meta") or {}, ensure_ascii=False),
-            })
-        if not prepared:
-            return AddResult(0, 0)
-        cols = list(ANSWER_SCHEMA)
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany(f"{verb} INTO answers ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                             [tuple(r[c] for c in cols) for r in prepared])
-            n = conn.total_changes - before
-        return AddResult(n, len(prepared) - n)
-
-    def answers(self, model: str | None = None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM answers", []
-        if model is not None:
-            sql, params = sql + " WHERE model = ?", [model]
-        out = []
-        with self._reading():
-            for row in self.db.query(sql + " ORDER BY model, question_id", params):
-                row["turns"] = json.loads(row["turns"]) if row["turns"] else []
-                row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-                out.append(row)
-        return out
-
-    def answer_models(self) -> list[str]:
-        with self._reading():
-            return [r[0] for r in self._connect().execute("SELECT DISTINCT model FROM answers ORDER BY model")]
+    def _is_duplicate(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _filters(source: str | None, mode: str | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    if source not in (None, "all"):
-        if source.endswith(":"):
-            clauses.append("source LIKE ?")
-            params.append(source + "%")
-        else:
-            clauses.append("source = ?")
-            params.append(source)
-    if mode is not None:
-        clauses.append("mode = ?")
-        params.append(mode)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
