@@ -100,12 +100,25 @@ class StoreLimiter:
     request; ``VoteStore.rate_take``). While the store cannot be reached, this process's own window takes
     over: an outage neither lifts the limits nor stops the arena."""
 
-    def __init__(self, store: VoteStore, name: str, limit: int, window_s: float = 60.0) -> None:
+    # After the store failed to answer, this process counts alone for a while instead of making every
+    # request wait for a connection attempt first.
+    RETRY_STORE_S = 5.0
+
+    def __init__(self, store: VoteStore, name: str, limit: int, window_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.name = name
         self.limit = limit
         self.window_s = window_s
-        self.local = SlidingWindowLimiter(limit, window_s)
+        self.local = SlidingWindowLimiter(limit, window_s, clock)
+        self._clock = clock
+        self._store_down_until = 0.0
+
+    def _store_down(self, exc: StoreError) -> None:
+        if self._clock() >= self._store_down_until:
+            log.warning("rate limit %s counted in this process only for %.0f s: %s", self.name,
+                        self.RETRY_STORE_S, exc)
+        self._store_down_until = self._clock() + self.RETRY_STORE_S
 
     def hit(self, key: str, what: str = "requests") -> None:
         self._take(key, what, count=True)
@@ -116,19 +129,25 @@ class StoreLimiter:
     def record(self, key: str) -> None:
         if self.limit <= 0:
             return
+        if self._clock() < self._store_down_until:
+            self.local.record(key)
+            return
         try:
             self.store.rate_record(f"{self.name}:{key}", self.window_s)
         except StoreError as exc:
-            log.warning("rate limit %s counted in this process only: %s", self.name, exc)
+            self._store_down(exc)
             self.local.record(key)
 
     def _take(self, key: str, what: str, *, count: bool) -> None:
         if self.limit <= 0:
             return
+        if self._clock() < self._store_down_until:
+            self.local._take(key, what, count=count)
+            return
         try:
             wait = self.store.rate_take(f"{self.name}:{key}", self.limit, self.window_s, count=count)
         except StoreError as exc:
-            log.warning("rate limit %s checked in this process only: %s", self.name, exc)
+            self._store_down(exc)
             self.local._take(key, what, count=count)
             return
         if wait is not None:
