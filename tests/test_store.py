@@ -59,6 +59,22 @@ def test_frame_filters_by_source_and_mode(target: str) -> None:
     assert store.sources() == {"human": 1, "judge:gpt": 1, "judge:qwen": 1}
 
 
+def test_a_frame_reads_only_the_columns_asked(target: str) -> None:
+    from ratings.source import load_battles, rating_columns
+
+    store = VoteStore(target)
+    store.add(vote(1, answer_a="a long answer", flags=["identity_leak:model_a"]))
+    store.add(vote(2))
+    frame = store.battles_frame(columns=["model_a", "winner"])
+    assert list(frame.columns) == ["model_a", "winner"] and len(frame) == 2
+    with pytest.raises(ValueError, match="no column"):
+        store.battles_frame(columns=["model_a; DROP TABLE battles"])
+    # what `codearena rate` reads: no answer texts unless style control asks for them
+    loaded = load_battles(target, columns=rating_columns())
+    assert list(loaded.battles.columns) == list(rating_columns()) and len(loaded.battles) == 1  # flagged left out
+    assert "answer_a" in load_battles(target, columns=rating_columns(answers=True)).battles
+
+
 def test_votes_are_append_only(target: str) -> None:
     store = VoteStore(target)
     b = vote()

@@ -304,7 +304,8 @@ class PostgresStore(VoteStore):
         except _RollBack:
             pass
         except StoreError as exc:
-            raise StoreError(f"{self.location}: votes cannot be written ({exc})") from None
+            why = str(exc).removeprefix(f"{self.location}: nothing was stored: ")
+            raise StoreError(f"{self.location}: votes cannot be written: {why}") from None
 
     def close(self) -> None:
         with self._lease_lock:
