@@ -7,11 +7,11 @@
 # resolve other versions than the ones the tests passed with.
 #
 #   bash .ci/refresh-constraints.sh            # every extra the README installs
-#   EXTRAS=ui,local,dev,postgres bash .ci/refresh-constraints.sh
+#   EXTRAS=ui,local,dev bash .ci/refresh-constraints.sh   # without the PostgreSQL driver
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-extras="${EXTRAS:-ui,local,sandbox,dev}"
+extras="${EXTRAS:-ui,local,sandbox,dev,postgres}"
 python_bin="${PYTHON_BIN:-python3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -13,7 +13,7 @@ from typing import Any
 from arena_ui.battle import BattleRegistry, BattleSession, Phase, PromptInfo, VoteRefused, VoteResult
 from arena_ui.downloads import DataFiles, DownloadCache
 from arena_ui.leaderboard_cache import LeaderboardCache
-from arena_ui.ratelimit import RateLimited, RateLimits, SlidingWindowLimiter
+from arena_ui.ratelimit import RateLimited, RateLimits, make_limiter
 from arena_ui.runs import OFF as RUNS_OFF
 from arena_ui.runs import NothingToRun, RunService, RunSettings, SideView
 from arena_ui.sampling import PairSampler
@@ -22,8 +22,9 @@ from serving.backends import make_backend
 from serving.backends.base import Backend, BackendError, ModelSpec
 from serving.execution import QueueFull
 from serving.prompts import Prompt
-from votes import VoteStore, text_hash
+from votes import StoreError, text_hash
 from votes.runs import BattleRun
+from votes.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class ModelStatus:
     reason: str = ""
 
 
+STORE_DOWN = ("Your vote could not be stored: the vote store cannot be reached right now. Your battle is kept: "
+              "vote again in a moment (it is counted once).")
+
+
 class ArenaError(ValueError):
     """Something the user asked for that cannot be done now; the message is shown on the page."""
 
@@ -86,17 +91,18 @@ class Arena:
         self.config = config
         # Weights are checked before the store is opened: a bad --weight leaves no new, empty store behind.
         PairSampler.build(config.models, config.weights)
-        self.store = VoteStore(config.db)
+        self.store = open_store(config.db)
         # A vote store that cannot take votes would fail every vote after the answers were written.
         self.store.check_writable()
         self.registry = BattleRegistry(self.store, max_chars=config.max_live_battle_chars)
-        self.battle_limiter = SlidingWindowLimiter(config.limits.battles_per_minute)
-        self.vote_limiter = SlidingWindowLimiter(config.limits.votes_per_minute)
+        # Counted in the store when several replicas share it (PostgreSQL), else in this process.
+        self.battle_limiter = make_limiter(self.store, "battles", config.limits.battles_per_minute)
+        self.vote_limiter = make_limiter(self.store, "votes", config.limits.votes_per_minute)
         # Preparing downloads reads and writes the whole store: a few times a minute per client is plenty.
-        self.download_limiter = SlidingWindowLimiter(config.limits.downloads_per_minute)
+        self.download_limiter = make_limiter(self.store, "downloads", config.limits.downloads_per_minute)
         self.downloads = DownloadCache()
         self.runs = RunService(config.runs)
-        self.run_limiter = SlidingWindowLimiter(config.runs.runs_per_minute)
+        self.run_limiter = make_limiter(self.store, "runs", config.runs.runs_per_minute)
         self.leaderboard = LeaderboardCache(self.store, refresh_s=config.leaderboard_refresh_s)
         self.prompts = list(config.prompts)
         self.prompts_by_text = {p.text.strip(): p for p in self.prompts}
@@ -254,6 +260,10 @@ class Arena:
             result = self.registry.vote(token, session, winner)
         except VoteRefused as exc:
             raise ArenaError(str(exc)) from None
+        except StoreError as exc:
+            # The battle stays open: the same vote can be sent again, and is stored once (its id is fixed).
+            log.error("vote not stored: %s", exc)
+            raise ArenaError(STORE_DOWN) from None
         # Counted only once stored: a refused vote (stale tab, double click) must not use up the limit.
         self.vote_limiter.record(host)
         return result

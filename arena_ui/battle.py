@@ -13,13 +13,14 @@ import re
 import secrets
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 from arena_ui.leak import leak_flags, run_leak_flags
-from votes import Battle, VoteStore
+from votes import Battle, BattleError, VoteStore
 from votes.latency import AnswerTiming, BattleTimings, battle_with_timings
 from votes.record import WINNERS, utc_now
 from votes.runs import RUN_SIDES, BattleRun
@@ -66,6 +67,9 @@ class BattleSession:
     runs: list[BattleRun] = field(default_factory=list)  # stored with the vote, in the order they were asked
     pair_probability: float | None = None  # the sampler's probability of this pair (anonymous battles)
     running: set[str] = field(default_factory=set)  # sides whose code is running now (one run per side at once)
+    # The id its vote is stored under, fixed for the battle: a vote sent again after the store failed to
+    # answer (was it committed?) is stored once, never twice.
+    vote_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def turn(self) -> int:
@@ -257,7 +261,12 @@ class BattleRegistry:
         timings = BattleTimings.of(s.timings_a, s.timings_b)
         try:
             battle = battle_with_timings(self._battle_of(s, winner), timings)
-            self.store.add(battle)
+            try:
+                self.store.add(battle)
+            except BattleError:
+                # Already stored under this battle's id: an earlier try was committed though its answer
+                # was lost (a dropped connection at COMMIT). That vote stands.
+                battle = self.store.get(s.vote_id)
         except Exception:
             # Not stored, whatever failed (building the record, or the store): the claim is released so
             # that the user can try again, instead of a lost vote and "already voted" on every retry.
@@ -281,6 +290,7 @@ class BattleRegistry:
             conversation_b=list(s.conversation_b) if multi else None,
             voter=s.voter,
             flags=_flags(s, answers_a, answers_b), runs=tuple(s.runs), pair_probability=s.pair_probability,
+            id=s.vote_id,
         )
 
     def _touch(self, s: BattleSession) -> None:

@@ -3,10 +3,16 @@
 A background thread recomputes every ``refresh_s`` seconds, and only when the number of stored battles has
 changed; page views read the last snapshot. A page view never fits a model, so a crowd of visitors costs
 the same as one.
+
+Several replicas on one shared store (PostgreSQL): the snapshot is computed once for the whole deployment.
+The replica holding the store's ``leaderboard`` lock (``VoteStore.lead``, a PostgreSQL advisory lock that
+dies with its session, so a killed leader is replaced at the next refresh) computes and writes the snapshot
+as JSON into the store; every other replica reads it when it is newer than the one it shows.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -61,6 +67,9 @@ class LeaderboardSnapshot:
 
 
 RankFn = Callable[[pd.DataFrame], "RatingResult"]
+# The store's names for the shared snapshot and the lock of the replica that computes it.
+SNAPSHOT_KEY = "leaderboard"
+LEAD_ROLE = "leaderboard"
 
 
 def _default_rank(battles: pd.DataFrame) -> RatingResult:
@@ -189,12 +198,15 @@ class LeaderboardCache:
         self.computations = 0
         # Called after each recomputation with the battles the ranking counted (e.g. active sampling).
         self.on_refresh: list[Callable[[pd.DataFrame], None]] = []
+        self._shared_at: float | None = None  # when the shared snapshot shown here was written (its clock)
 
     def snapshot(self) -> LeaderboardSnapshot:
         return self._snapshot
 
     def refresh(self, *, force: bool = False) -> LeaderboardSnapshot:
         with self._lock:
+            if self.store.shares_state:
+                return self._refresh_shared(force)
             count = self.store.count()
             if force or count != self._seen:
                 self._snapshot = compute_snapshot(self.store, self._rank)
@@ -206,6 +218,21 @@ class LeaderboardCache:
                     except Exception:  # noqa: BLE001 - a hook must not stop the leaderboard
                         log.exception("leaderboard refresh hook failed")
             return self._snapshot
+
+    def _refresh_shared(self, force: bool) -> LeaderboardSnapshot:
+        """One replica (the lock holder) computes and publishes; the others read what it published."""
+        newer = self.store.get_shared(SNAPSHOT_KEY, newer_than=self._shared_at)
+        if newer is not None:
+            self._shared_at, self._seen = newer[0], newer[1]
+            self._snapshot = snapshot_from_json(newer[2])
+        if self.store.lead(LEAD_ROLE):
+            count = self.store.count()
+            if force or count != self._seen:
+                self._snapshot = compute_snapshot(self.store, self._rank)
+                self._seen = self._snapshot.battles_seen
+                self.computations += 1
+                self._shared_at = self.store.put_shared(SNAPSHOT_KEY, snapshot_to_json(self._snapshot), self._seen)
+        return self._snapshot
 
     def start(self) -> None:
         if self._thread is not None:
@@ -226,3 +253,46 @@ class LeaderboardCache:
             except Exception:  # noqa: BLE001 - keep serving the last good snapshot
                 log.exception("leaderboard refresh failed")
             self._stop.wait(self.refresh_s)
+
+
+def _frame_to_dict(df: pd.DataFrame) -> dict[str, Any]:
+    # Not DataFrame.to_json: it rounds floats to 15 digits; Python's JSON writes each float exactly.
+    split = df.to_dict(orient="split", index=False)
+    return {"columns": [str(c) for c in df.columns], "dtypes": [str(t) for t in df.dtypes], "data": split["data"]}
+
+
+def _frame_from_dict(d: dict[str, Any]) -> pd.DataFrame:
+    df = pd.DataFrame(d["data"], columns=d["columns"])
+    return df.astype(dict(zip(d["columns"], d["dtypes"], strict=True))) if d["columns"] else df
+
+
+def snapshot_to_json(snap: LeaderboardSnapshot) -> str:
+    """A snapshot as JSON text (tables, plots, notes), what the computing replica shares with the others.
+    JSON rather than pickle: a payload read from a database must not be able to run code."""
+    return json.dumps({
+        "overall": _frame_to_dict(snap.overall),
+        "by_category": {k: _frame_to_dict(v) for k, v in snap.by_category.items()},
+        "human_vs_judge": _frame_to_dict(snap.human_vs_judge),
+        "named": _frame_to_dict(snap.named),
+        "figures": [f.to_json() for f in snap.figures],
+        "battles_seen": snap.battles_seen, "computed_at": snap.computed_at, "errors": snap.errors,
+        "notes": snap.notes, "meta": snap.meta,
+    }, ensure_ascii=False)
+
+
+def snapshot_from_json(text: str) -> LeaderboardSnapshot:
+    d = json.loads(text)
+    figures: list[Any] = []
+    if d["figures"]:
+        try:
+            import plotly.io as pio
+
+            figures = [pio.from_json(f) for f in d["figures"]]
+        except Exception as exc:  # noqa: BLE001 - no plotly here: the tables still show
+            log.warning("leaderboard plots unavailable: %s", exc)
+    return LeaderboardSnapshot(
+        overall=_frame_from_dict(d["overall"]),
+        by_category={k: _frame_from_dict(v) for k, v in d["by_category"].items()},
+        human_vs_judge=_frame_from_dict(d["human_vs_judge"]), named=_frame_from_dict(d["named"]),
+        figures=figures, battles_seen=int(d["battles_seen"]), computed_at=float(d["computed_at"]),
+        errors=list(d["errors"]), notes=list(d["notes"]), meta=dict(d["meta"]))

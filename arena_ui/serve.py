@@ -160,7 +160,7 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningAr
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
     port = running.port
     print(f"CodeArena arena running on http://{host}:{port}/ (bound to {opts.host}:{port}; "
-          f"{len(arena.usable_models)} of {len(arena.status)} models usable; votes in {arena.store.path})",
+          f"{len(arena.usable_models)} of {len(arena.status)} models usable; votes in {arena.store.location})",
           flush=True)
     for s in arena.status.values():
         if not s.usable:

@@ -7,6 +7,13 @@ store, one row each (exit status 1 if any is missing). Goal on a 2-core machine:
 nothing lost.
 
     python bench/bench_load.py --voters 200 --rounds 1
+
+Open loop (``--rate``): battles arrive at a fixed rate, not all at once; each is answered (streamed at
+``--chars-per-s``) and voted on, against ``--replicas N`` serve processes behind HAProxy (sticky sessions,
+tests/replica_helpers.py) on an SQLite file or a PostgreSQL database (``--store``). Prints acknowledged
+votes/s, p50/p99 vote latency and the stream slowdown (an answer's wall time over its text's own pace):
+
+    python bench/bench_load.py --rate 5 --duration 30 --replicas 3 --store postgres --chars-per-s 1000
 """
 
 from __future__ import annotations
@@ -139,6 +146,151 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+@dataclass
+class Arrival:
+    """One open-loop arrival: a battle streamed and voted on, or why not."""
+
+    vote_s: float | None = None
+    slowdown: float | None = None  # answer wall time / the longer answer's length at --chars-per-s
+    cast: tuple[str, str, str, str] | None = None
+    error: str | None = None
+
+
+def _answer_chars(chat) -> int:
+    """Characters of the last answer in a Chatbot value (its content a text, or a list of text parts)."""
+    for m in reversed(chat or []):
+        if isinstance(m, dict) and m.get("role") == "assistant":
+            content = m.get("content")
+            if isinstance(content, list):
+                return sum(len(str(p.get("text", ""))) if isinstance(p, dict) else len(str(p)) for p in content)
+            return len(str(content or ""))
+    return 0
+
+
+def one_battle(client, rng: random.Random, chars_per_s: float, timeout_s: float) -> Arrival:
+    prompt = client.predict("any", "any", api_name="/random_prompt")
+    t0 = time.perf_counter()
+    job = client.submit(prompt, api_name="/send")
+    job.result(timeout=timeout_s)
+    wall = time.perf_counter() - t0
+    out = job.outputs()[-1]
+    if "complete" not in out[2]:
+        client.predict(api_name="/new_battle")
+        return Arrival(error=f"battle: {out[2]}")
+    longest = max(_answer_chars(out[0]), _answer_chars(out[1]))  # outputs: chat A, chat B, status, ...
+    pace = longest / chars_per_s if chars_per_s and longest else None
+    api = rng.choice(list(VOTE_APIS))
+    t0 = time.perf_counter()
+    status, reveal = client.predict(api_name=api)[:2]
+    vote_s = time.perf_counter() - t0
+    m = REVEAL_RE.search(reveal if isinstance(reveal, str) else "")
+    if "Thanks" not in status or m is None:
+        return Arrival(error=f"vote: {status}")
+    return Arrival(vote_s=vote_s, slowdown=wall / pace if pace else None,
+                   cast=(prompt, m.group(1), m.group(2), VOTE_APIS[api]))
+
+
+def open_loop(url: str, args: argparse.Namespace) -> tuple[list[Arrival], int, float]:
+    """Arrivals at args.rate per second for args.duration seconds, each on a free pre-connected client
+    (an arrival finding none is counted as dropped: the client side, not the arena, ran out)."""
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    n = int(args.rate * args.duration)
+    pool_size = args.clients or max(8, int(args.rate * 12))
+    idle: queue.Queue = queue.Queue()
+    with ThreadPoolExecutor(16) as ex:
+        for c in ex.map(lambda _: Client(url, verbose=False), range(pool_size)):
+            idle.put(c)
+    results: list[Arrival] = []
+    lock = threading.Lock()
+    dropped = 0
+
+    def run(i: int, client) -> None:
+        try:
+            res = one_battle(client, random.Random(args.seed + i), args.chars_per_s, args.timeout)
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            res = Arrival(error=f"{type(exc).__name__}: {exc}")
+        with lock:
+            results.append(res)
+        idle.put(client)
+
+    threads = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        delay = t0 + i / args.rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            client = idle.get_nowait()
+        except queue.Empty:
+            dropped += 1
+            continue
+        t = threading.Thread(target=run, args=(i, client), daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(timeout=args.timeout + 60)
+    return results, dropped, time.perf_counter() - t0
+
+
+def open_loop_main(args: argparse.Namespace) -> int:
+    """--rate: the open-loop run against --replicas serve processes behind HAProxy on --store."""
+    import secrets
+
+    from tests.replica_helpers import Deployment
+    from votes import VoteStore
+
+    share_tls_contexts()
+    tmp = Path(tempfile.mkdtemp(prefix="codearena-bench-"))
+    toml = write_replay_models(tmp / "models.toml", args.data / "model_answer", args.data / "question.jsonl",
+                               args.models, chars_per_s=args.chars_per_s)
+    scratch = None
+    if args.store == "postgres":
+        import psycopg
+
+        scratch = f"codearena_bench_{secrets.token_hex(4)}"
+        with psycopg.connect(args.postgres, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{scratch}"')
+        db = f"{args.postgres.rpartition('/')[0]}/{scratch}"
+    else:
+        db = str(tmp / "votes.db")
+    try:
+        deployment = Deployment(tmp, db, toml, args.data / "question.jsonl", args.replicas,
+                                "--concurrency", str(args.concurrency), "--leaderboard-refresh", "30")
+        try:
+            results, dropped, wall = open_loop(deployment.url, args)
+        finally:
+            deployment.close()
+        stored = Counter((r["prompt"], r["model_a"], r["model_b"], r["winner"])
+                         for _, r in VoteStore(db).battles_frame(source="human").iterrows())
+    finally:
+        if scratch is not None:
+            import psycopg
+
+            with psycopg.connect(args.postgres, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+    cast = Counter(r.cast for r in results if r.cast)
+    missing = sum((cast - stored).values())
+    vote_s = [r.vote_s for r in results if r.vote_s is not None]
+    slow = [r.slowdown for r in results if r.slowdown is not None]
+    errors = [r.error for r in results if r.error]
+    print(f"\nopen loop: {args.rate:g} battles+votes/s for {args.duration:g} s, {args.replicas} replica(s) behind "
+          f"HAProxy, {args.store} store, answers at {args.chars_per_s or 'unthrottled'} chars/s, cpus {os.cpu_count()}")
+    print(f"votes acknowledged   {sum(cast.values())} / {int(args.rate * args.duration)} arrivals "
+          f"({dropped} found no free client) in {wall:.1f} s  ->  {sum(cast.values()) / wall:.1f} votes/s")
+    print(f"vote latency         p50 {pct(vote_s, 50) * 1000:.0f} ms   p99 {pct(vote_s, 99) * 1000:.0f} ms")
+    if slow:
+        print(f"stream slowdown      p50 {pct(slow, 50):.2f}x   p99 {pct(slow, 99):.2f}x  (answer wall time / its "
+              "text at --chars-per-s)")
+    print(f"in the store         acknowledged but missing: {missing}")
+    if errors:
+        print(f"errors               {len(errors)}; first: {Counter(errors).most_common(3)}")
+    return 1 if missing else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voters", type=int, default=200, help="concurrent simulated voters (default 200)")
@@ -152,9 +304,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds a voter waits for one battle before giving up on it (default 900)")
     parser.add_argument("--seed", type=int, default=0)
+    loop = parser.add_argument_group("open loop", "battles arriving at a fixed rate, several replicas")
+    loop.add_argument("--rate", type=float, default=None, metavar="R",
+                      help="open loop: R new battles (each voted on) per second instead of --voters")
+    loop.add_argument("--duration", type=float, default=30.0, metavar="S", help="open loop: seconds of arrivals")
+    loop.add_argument("--replicas", type=int, default=1, help="open loop: serve processes behind HAProxy")
+    loop.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite", help="open loop: the store")
+    loop.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                      help="open loop: the server where a scratch database is created (and dropped)")
+    loop.add_argument("--clients", type=int, default=None, help="open loop: pre-connected clients (default 12 x rate)")
     args = parser.parse_args(argv)
     if not (args.data / "question.jsonl").is_file():
         raise SystemExit(f"{args.data}: no question.jsonl (see ../shared/data/README.md)")
+    if args.rate is not None:
+        return open_loop_main(args)
 
     from tqdm import tqdm
 

@@ -31,6 +31,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("audit", "audit"),
     ("validate", "validate"),
     ("export", "export"),
+    ("store", "store"),
 )
 
 

@@ -14,7 +14,7 @@ from ratings.source import select_battles
 from ratings.validate import Side
 from votes.files import read_battles_file, read_csv_file, read_json_document, validate_battles
 from votes.record import SOURCE_RE, name_problem
-from votes.store import VoteStore
+from votes.store import open_store, store_exists
 
 
 class SourceError(ValueError):
@@ -80,9 +80,9 @@ def load_side(spec: str, db: str | Path, *, include_named: bool = False, include
     if not (SOURCE_RE.match(spec) or spec in ("all", "judge:")):
         raise SourceError(f"{spec!r}: no such file, and not a vote source (human, judge:NAME, judge:, import:NAME, "
                           "all)")
-    if not Path(db).exists():
+    if not store_exists(db):
         raise SourceError(f"{db}: no vote store here; import votes first or pass --db")
-    store = VoteStore(db, read_only=True)  # validating reads: it never migrates or journals a file
+    store = open_store(db, read_only=True)  # validating reads: it never migrates or journals a file
     try:
         battles = store.battles_frame(spec)
         if battles.empty:

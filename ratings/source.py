@@ -42,7 +42,12 @@ STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 def is_store(path: str | Path) -> bool:
-    """True for an SQLite file (by its magic bytes) or a path named like a store (STORE_SUFFIXES)."""
+    """True for a PostgreSQL URL, an SQLite file (by its magic bytes) or a path named like a store
+    (STORE_SUFFIXES)."""
+    from votes.store import is_postgres_url
+
+    if is_postgres_url(path):
+        return True
     p = Path(path)
     if not p.is_file():
         return False
@@ -50,6 +55,20 @@ def is_store(path: str | Path) -> bool:
         return True
     with open(p, "rb") as fh:
         return fh.read(16) == SQLITE_MAGIC
+
+
+# What a rating reads of a stored vote (``codearena rate``): the bulky texts (answers, conversations, runs,
+# judge details) only when an option needs them (see :func:`rating_columns`).
+RATING_COLUMNS: tuple[str, ...] = ("id", "created_at", "prompt_id", "prompt_hash", "category", "language", "turn",
+                                   "model_a", "model_b", "winner", "source", "mode", "voter", "flags", "timings",
+                                   "pair_probability")
+
+
+def rating_columns(*, answers: bool = False, prompts: bool = False) -> tuple[str, ...]:
+    """The store columns a rating reads: :data:`RATING_COLUMNS`, plus the answers (style control, length
+    bias) and the prompt texts (de-duplicating repeated prompts) when asked."""
+    extra = (("answer_a", "answer_b") if answers else ()) + (("prompt", "conversation_a") if prompts else ())
+    return RATING_COLUMNS + extra
 
 
 def source_mask(sources: pd.Series, source: str | None) -> np.ndarray:
@@ -74,8 +93,15 @@ def flagged_mask(battles: pd.DataFrame) -> np.ndarray | None:
     """True for votes flagged with an identity leak; None when the frame has no ``flags`` column."""
     if "flags" not in battles.columns:
         return None
-    return np.array([any(f.startswith(IDENTITY_LEAK) for f in parse_flags(v)) for v in battles["flags"]],
-                    dtype=bool)
+    flags = battles["flags"]
+    # Only a cell whose text names the flag can carry it: parse those alone (a million "[]" cells are the
+    # common case, and parsing each was most of the time of reading a large store).
+    maybe = flags.map(lambda v: IDENTITY_LEAK in v if isinstance(v, str) else v is not None and not (
+        isinstance(v, float) and np.isnan(v))).to_numpy(dtype=bool)
+    out = np.zeros(len(flags), dtype=bool)
+    for i in np.flatnonzero(maybe):
+        out[i] = any(f.startswith(IDENTITY_LEAK) for f in parse_flags(flags.iloc[i]))
+    return out
 
 
 def select_battles(battles: pd.DataFrame, *, source: str | None = DEFAULT_SOURCE, include_named: bool = False,
@@ -112,23 +138,26 @@ def _count(notes: list[str], what: str) -> int:
 
 
 def load_battles(path: str | Path, *, source: str | None = None, include_named: bool = False,
-                 include_flagged: bool = False) -> LoadedBattles:
+                 include_flagged: bool = False, columns: tuple[str, ...] | None = None) -> LoadedBattles:
     """Battles to rate. ``source``: human | judge:NAME | judge: | import:NAME | all.
 
     Default: DEFAULT_SOURCE for a store, every source for a file (a file is usually one dataset). Named
     votes and identity-leak flagged votes are left out unless asked for (see :func:`select_battles`).
+    ``columns``: read only these from a store (e.g. :data:`RATING_COLUMNS`); a file is read whole.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if is_store(path):
-        from votes.store import VoteStore
+    from votes.store import is_postgres_url, open_store
 
+    if not is_postgres_url(path):
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+    if is_store(path):
         # Read-only: rating, validating or exporting must never create or migrate a store.
-        store = VoteStore(path, read_only=True)
+        store = open_store(path, read_only=True)
+        path = store.location  # what messages name (a URL without its password)
         try:
             src = source or DEFAULT_SOURCE
-            raw = store.battles_frame(source=src)
+            raw = store.battles_frame(source=src, columns=columns)
             have_sources = store.sources() if len(raw) == 0 else {}
         finally:
             store.close()
@@ -173,9 +202,9 @@ def load_answer_timings(path: str | Path) -> pd.DataFrame:
 
     if not is_store(path):
         return timings_frame([])
-    from votes.store import VoteStore
+    from votes.store import open_store
 
-    store = VoteStore(path, read_only=True)
+    store = open_store(path, read_only=True)
     try:
         rows = store.answers()
     finally:

@@ -31,3 +31,12 @@ def shared_data():
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "votes.db"
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database for this test (tests.pg_helpers): its URL; dropped afterwards."""
+    from tests.pg_helpers import fresh_database
+
+    with fresh_database() as url:
+        yield url

@@ -11,7 +11,7 @@ from codearena import __version__
 from codearena.cli import COMMANDS, build_parser
 
 EXPECTED = ["serve", "models", "prompts", "generate", "sandbox", "judge", "duel", "import", "rate", "audit", "validate",
-            "export"]
+            "export", "store"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

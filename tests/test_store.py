@@ -1,4 +1,7 @@
-"""The vote store: nothing lost under concurrent writers, bad input refused without side effects."""
+"""The vote store: nothing lost under concurrent writers, bad input refused without side effects.
+
+The store's contract is run against both engines where it is engine-neutral (``target``: an SQLite file,
+and a fresh PostgreSQL database, tests.pg_helpers); what is one engine's own stays on that engine."""
 
 from __future__ import annotations
 
@@ -17,6 +20,14 @@ from votes.store import SCHEMA_VERSION
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request, tmp_path: Path) -> str:
+    """Where a store lives: an SQLite file, or a PostgreSQL URL (own database per test)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "votes.db")
+    return request.getfixturevalue("pg_url")
+
+
 def vote(i: int = 0, **kw) -> Battle:
     base = dict(model_a=f"m{i % 3}", model_b=f"m{i % 3 + 1}", winner="model_a", prompt="write fizzbuzz",
                 prompt_id=f"q{i}", category="algorithm", language="python")
@@ -24,20 +35,20 @@ def vote(i: int = 0, **kw) -> Battle:
     return Battle(**base)
 
 
-def test_round_trip_keeps_every_field(db_path: Path) -> None:
-    store = VoteStore(db_path)
+def test_round_trip_keeps_every_field(target: str) -> None:
+    store = VoteStore(target)
     b = vote(answer_a="def f(): ...", answer_b="print(1)", flags=["identity_leak"], voter="abc123",
              judge_detail={"games": [{"score": "A>B"}]},
              conversation_a=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
              source="judge:qwen", winner="tie (bothbad)", turn=2)
     store.add(b)
-    got = VoteStore(db_path).get(b.id)
+    got = VoteStore(target).get(b.id)
     assert got == b
     assert got.prompt_hash == b.prompt_hash and len(got.prompt_hash) == 16
 
 
-def test_frame_filters_by_source_and_mode(db_path: Path) -> None:
-    store = VoteStore(db_path)
+def test_frame_filters_by_source_and_mode(target: str) -> None:
+    store = VoteStore(target)
     store.add(vote(1))
     store.add(vote(2, source="judge:gpt"))
     store.add(vote(3, source="judge:qwen", mode="named"))
@@ -48,8 +59,24 @@ def test_frame_filters_by_source_and_mode(db_path: Path) -> None:
     assert store.sources() == {"human": 1, "judge:gpt": 1, "judge:qwen": 1}
 
 
-def test_votes_are_append_only(db_path: Path) -> None:
-    store = VoteStore(db_path)
+def test_a_frame_reads_only_the_columns_asked(target: str) -> None:
+    from ratings.source import load_battles, rating_columns
+
+    store = VoteStore(target)
+    store.add(vote(1, answer_a="a long answer", flags=["identity_leak:model_a"]))
+    store.add(vote(2))
+    frame = store.battles_frame(columns=["model_a", "winner"])
+    assert list(frame.columns) == ["model_a", "winner"] and len(frame) == 2
+    with pytest.raises(ValueError, match="no column"):
+        store.battles_frame(columns=["model_a; DROP TABLE battles"])
+    # what `codearena rate` reads: no answer texts unless style control asks for them
+    loaded = load_battles(target, columns=rating_columns())
+    assert list(loaded.battles.columns) == list(rating_columns()) and len(loaded.battles) == 1  # flagged left out
+    assert "answer_a" in load_battles(target, columns=rating_columns(answers=True)).battles
+
+
+def test_votes_are_append_only(target: str) -> None:
+    store = VoteStore(target)
     b = vote()
     store.add(b)
     with pytest.raises(BattleError, match="already stored"):
@@ -57,8 +84,8 @@ def test_votes_are_append_only(db_path: Path) -> None:
     assert store.count() == 1
 
 
-def test_add_many_is_idempotent_on_ids(db_path: Path) -> None:
-    store = VoteStore(db_path)
+def test_add_many_is_idempotent_on_ids(target: str) -> None:
+    store = VoteStore(target)
     batch = [vote(i, id=import_id("mt-bench-human", i)) for i in range(50)]
     assert store.add_many(batch).added == 50
     again = store.add_many([vote(i, id=import_id("mt-bench-human", i)) for i in range(50)])
@@ -66,8 +93,8 @@ def test_add_many_is_idempotent_on_ids(db_path: Path) -> None:
     assert store.count() == 50
 
 
-def test_sixteen_threads_lose_nothing(db_path: Path) -> None:
-    store = VoteStore(db_path)
+def test_sixteen_threads_lose_nothing(target: str) -> None:
+    store = VoteStore(target)
     errors: list[BaseException] = []
 
     def writer(t: int) -> None:
@@ -84,12 +111,12 @@ def test_sixteen_threads_lose_nothing(db_path: Path) -> None:
         t.join()
     assert errors == []
     assert store.count() == 8000
-    per_voter = store.db.execute("SELECT voter, count(*) FROM battles GROUP BY voter").fetchall()
-    assert sorted(n for _, n in per_voter) == [500] * 16
+    per_voter = store.battles_frame(columns=["voter"])["voter"].value_counts()
+    assert sorted(per_voter) == [500] * 16
 
 
-def test_four_processes_lose_nothing(db_path: Path) -> None:
-    VoteStore(db_path)  # create the schema once, as the app would at start-up
+def test_four_processes_lose_nothing(target: str) -> None:
+    VoteStore(target)  # create the schema once, as the app would at start-up
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
@@ -98,9 +125,9 @@ def test_four_processes_lose_nothing(db_path: Path) -> None:
         for i in range(500):
             store.add(Battle(model_a="a", model_b="b", winner="tie", voter=sys.argv[2]))
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(db_path), f"p{p}"]) for p in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, target, f"p{p}"]) for p in range(4)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
-    assert VoteStore(db_path).count() == 2000
+    assert VoteStore(target).count() == 2000
 
 
 @pytest.mark.parametrize(
@@ -160,8 +187,8 @@ def test_another_programs_sqlite_file_is_refused_unchanged(db_path: Path) -> Non
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
-def test_answers_are_kept_per_model_and_question(db_path: Path) -> None:
-    store = VoteStore(db_path)
+def test_answers_are_kept_per_model_and_question(target: str) -> None:
+    store = VoteStore(target)
     res = store.add_answers([{"model": "m", "question_id": 1, "turns": ["one", "two"], "source": "f.jsonl"}])
     assert res.added == 1
     assert store.add_answers([{"model": "m", "question_id": "1", "turns": ["other"]}]).skipped == 1

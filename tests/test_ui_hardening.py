@@ -20,6 +20,7 @@ from arena_ui.render import safe_markdown
 from arena_ui.replay_config import write_replay_models
 from tests.test_ui_app import MODELS, _battle, running_arena
 from votes import VoteStore
+from votes.store_sqlite import SQLiteStore
 
 pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -106,7 +107,7 @@ def test_live_battles_are_bounded_in_memory(db_path):
 # -- a vote is never lost half-way --------------------------------------------------------------------------
 
 
-class FailingOnce(VoteStore):
+class FailingOnce(SQLiteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.fail = True

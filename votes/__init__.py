@@ -8,7 +8,7 @@ from votes.record import BATTLE_COLUMNS, MODES, WINNERS, Battle, BattleError, im
 
 # The store is imported on first use: it pulls sqlite_utils (and with it pandas), which a command's --help,
 # or a subpackage such as votes.importers.names, must not pay for.
-_STORE_NAMES = ("AddResult", "StoreError", "VoteStore", "default_db_path")
+_STORE_NAMES = ("AddResult", "StoreError", "VoteStore", "default_db_path", "open_store")
 
 __all__ = [
     "BATTLE_COLUMNS", "MODES", "WINNERS", "Battle", "BattleError", "import_id", "text_hash", *_STORE_NAMES,

@@ -1,36 +1,35 @@
-"""The vote store: one SQLite file that the arena app, the duel and the importers all write to.
+"""The vote store: one interface, two engines. SQLite (``votes.store_sqlite``) is the embedded default, one
+file; PostgreSQL (``votes.store_postgres``) is for several arena replicas sharing one store.
 
-Why the write path looks the way it does (measured on these machines, see shared/notes/machine-facts.md):
-a deferred transaction (``db.atomic()``) under concurrent writers fails its lock upgrade at once and loses
-rows; WAL + a busy timeout + ``BEGIN IMMEDIATE`` for every write lost nothing. A retry on "database is
-locked" covers the rare case where even the timeout runs out.
+:func:`open_store` picks the engine from what ``--db`` names: a ``postgresql://`` URL, or a file path. Every
+query the rooms use is written once, here, in the SQL both engines speak (with ``?`` marks); each engine
+class holds what differs: its connections and transactions, its schema checks and migrations, its error
+words, and the few spellings of SQL that are not shared (one block of class attributes each). Two classes
+rather than one dialect object because most of the difference is behaviour, not SQL text: SQLite retries
+``BEGIN IMMEDIATE`` on a busy file, PostgreSQL reconnects after a broken connection and locks with advisory
+locks.
 
-A file is someone's data before it is ours: its schema is checked on a plain connection before anything is
-written to it, the journal mode included, so an SQLite file of another program (its own ``battles`` table,
-a negative schema version) is refused unchanged. SQLite's own errors (a full disk, a damaged page, a
-read-only file) become :class:`StoreError` naming the file, after the transaction they hit is rolled back.
+Guarantees, on both: votes are append-only, each in its own transaction, committed before ``add`` returns;
+an import is one transaction (all or nothing) and idempotent (ids already stored are skipped); the schema
+carries a version and older stores are migrated, newer ones refused; read-only opening changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
-import time
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import Any, ClassVar
 
 from votes.location import DEFAULT_DB, default_db_path  # noqa: F401 - part of the store API
 from votes.record import BATTLE_COLUMNS, Battle, BattleError, utc_now
 
 SCHEMA_VERSION = 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 # The battles table as version 1 created it. Frozen: migrations build on it step by step, so a new column
 # goes into a migration (and BATTLE_SCHEMA below), never here.
@@ -56,14 +55,15 @@ BATTLE_SCHEMA_V1: dict[str, type] = {
     "flags": str,
     "judge_detail": str,
 }
-BATTLE_SCHEMA: dict[str, type] = {
-    **BATTLE_SCHEMA_V1,
+V2_COLUMNS: dict[str, type] = {
     "runs": str,  # v2: JSON list of votes.runs.BattleRun (the code runs before the vote), NULL for none
     "timings": str,  # v2: JSON votes.latency.BattleTimings (each side's time to first token, total, tokens/s)
     "pair_probability": float,  # v2: the sampler's probability of this pair (inverse-propensity weights)
 }
+BATTLE_SCHEMA: dict[str, type] = {**BATTLE_SCHEMA_V1, **V2_COLUMNS}
 # The table and the record must not drift apart.
 assert set(BATTLE_SCHEMA) == set(BATTLE_COLUMNS), set(BATTLE_SCHEMA) ^ set(BATTLE_COLUMNS)
+BATTLE_NOT_NULL = ("model_a", "model_b", "winner", "source", "mode")
 
 ANSWER_SCHEMA: dict[str, type] = {
     "model": str,
@@ -74,14 +74,23 @@ ANSWER_SCHEMA: dict[str, type] = {
     "created_at": str,
     "meta": str,  # JSON: tokens, timings, answer_id, ...
 }
+ANSWER_KEY = ("model", "question_id")
+# Each table's columns and primary key, in the order a copy and a checksum read them.
+TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "battles": (tuple(BATTLE_SCHEMA), ("id",)),
+    "answers": (tuple(ANSWER_SCHEMA), ANSWER_KEY),
+}
+
+# version -> {table: columns} a store of that version has (at least): what tells our store from another
+# program's tables that happen to be called battles.
+EXPECTED_TABLES: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {"battles": tuple(BATTLE_SCHEMA_V1), "answers": tuple(ANSWER_SCHEMA)},
+    2: {"battles": tuple(BATTLE_SCHEMA), "answers": tuple(ANSWER_SCHEMA)},
+}
 
 
 class StoreError(ValueError):
-    """The store file cannot be used as asked (not SQLite, from a newer release, ...)."""
-
-
-class _RollBack(Exception):
-    """Ends a probe transaction (check_writable) with a rollback."""
+    """The store cannot be used as asked (not a vote store, from a newer release, unreachable, ...)."""
 
 
 @dataclass(frozen=True)
@@ -91,336 +100,200 @@ class AddResult:
 
 
 
-def _create_v1(db: sqlite_utils.Database) -> None:
-    db["battles"].create(BATTLE_SCHEMA_V1, pk="id", not_null={"model_a", "model_b", "winner", "source", "mode"})
-    db["battles"].create_index(["source"])
-    db["battles"].create_index(["model_a", "model_b"])
-    db["answers"].create(ANSWER_SCHEMA, pk=("model", "question_id"))
+def is_postgres_url(target: object) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL: what selects the PostgreSQL store."""
+    return isinstance(target, str) and target.lower().startswith(POSTGRES_SCHEMES)
 
 
-# version -> {table: columns} a file of that version has (at least): what tells our store from another
-# program's SQLite file that happens to have a table called battles.
-EXPECTED_TABLES: dict[int, dict[str, tuple[str, ...]]] = {
-    1: {"battles": tuple(BATTLE_SCHEMA_V1), "answers": tuple(ANSWER_SCHEMA)},
-    2: {"battles": tuple(BATTLE_SCHEMA), "answers": tuple(ANSWER_SCHEMA)},
-}
+def safe_location(target: str | os.PathLike[str]) -> str:
+    """What to print for a store: its path, or its URL without a password."""
+    text = os.fspath(target)
+    if not is_postgres_url(text):
+        return text
+    return re.sub(r"^([a-zA-Z]+://[^:/@]*):[^@/]*@", r"\1:***@", text)
 
 
-V2_COLUMNS = {"runs": "TEXT", "timings": "TEXT", "pair_probability": "REAL"}
+def store_class(target: str | os.PathLike[str] | None) -> type[VoteStore]:
+    if is_postgres_url(target):
+        try:
+            from votes.store_postgres import PostgresStore
+        except ImportError as exc:
+            raise StoreError(f"{safe_location(str(target))}: a PostgreSQL store needs psycopg 3 "
+                             f"({exc}); install it with: pip install 'codearena[postgres]'") from None
+        return PostgresStore
+    from votes.store_sqlite import SQLiteStore
+
+    return SQLiteStore
 
 
-def _add_runs_v2(db: sqlite_utils.Database) -> None:
-    """v1 -> v2: battles keep the code runs of their answers, the answers' timings and the probability with
-    which their pair was sampled (nullable columns; rows stay as they are)."""
-    have = db["battles"].columns_dict
-    for column, kind in V2_COLUMNS.items():
-        if column not in have:
-            db.execute(f"ALTER TABLE battles ADD COLUMN {column} {kind}")
+def open_store(target: str | os.PathLike[str] | None = None, *, read_only: bool = False, **options: Any) -> VoteStore:
+    """The vote store ``target`` names (default ``$CODEARENA_DB`` or ./codearena.db): a PostgreSQL URL
+    (``postgresql://user@host/dbname``) or an SQLite file. ``read_only``: for commands that only read (rate,
+    validate, export, audit): the store must exist, and nothing in it is created, migrated or changed."""
+    if target is None:
+        target = default_db_path()
+    return store_class(target)(target, read_only=read_only, **options)
 
 
-# version -> step that brings a file from version-1 to version. A later release appends here, so an older
-# file opens: it is migrated in place, in one transaction.
-MIGRATIONS: dict[int, Any] = {1: _create_v1, 2: _add_runs_v2}
+def store_exists(target: str | os.PathLike[str]) -> bool:
+    """Whether ``target`` names a store that may already hold votes: an existing file, or any PostgreSQL
+    URL (a database is only known by connecting to it)."""
+    from pathlib import Path
+
+    return is_postgres_url(target) or Path(target).is_file()
 
 
 class VoteStore:
-    """Append-only battles plus stored answers, in one SQLite file.
+    """Append-only battles plus stored answers. Safe to share between threads.
 
-    Safe to share between threads: each thread gets its own connection.
+    ``VoteStore(target)`` opens the engine ``target`` names, as :func:`open_store` does; the engines are
+    ``votes.store_sqlite.SQLiteStore`` and ``votes.store_postgres.PostgresStore``.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 30.0,
-                 read_only: bool = False) -> None:
-        """``read_only``: for commands that only read (rate, validate, export): the file must already be a
-        vote store, and nothing in it is changed: no schema created, no migration, no journal-mode switch."""
-        self.path = Path(path if path is not None else default_db_path())
-        self.busy_timeout_s = busy_timeout_s
-        self.read_only = read_only
-        self._local = threading.local()
-        self._check_file()
-        try:
-            if read_only:
-                self._check_readable_store()
-            else:
-                self._check_writable()
-                self._migrate()
-        except BaseException:
-            self.close()
-            raise
+    read_only: bool
+    location: str  # the file or the URL (without a password): for messages
+    # True where several processes share the store's arena state (the leaderboard snapshot, rate limits):
+    # PostgreSQL. SQLite keeps that state in the one serving process.
+    shares_state: ClassVar[bool] = False
 
-    # -- connections -------------------------------------------------------------------------------
-    def _check_file(self) -> None:
-        if self.path.is_dir():
-            raise StoreError(f"{self.path}: is a directory, not a vote store file")
-        if self.path.exists() and not self.path.is_file():
-            raise StoreError(f"{self.path}: not a regular file, so not a vote store")
-        if self.path.exists() and self.path.stat().st_size > 0:
-            try:
-                with open(self.path, "rb") as fh:
-                    magic = fh.read(16)
-            except OSError as exc:
-                raise StoreError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
-            if magic != SQLITE_MAGIC:
-                raise StoreError(f"{self.path}: not an SQLite database; refusing to touch it")
-        elif not self.path.parent.exists():
-            raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
+    # -- the SQL that differs between engines (each engine sets these) ---------------------------------
+    INSERT_IGNORE: ClassVar[str] = "INSERT OR IGNORE INTO {table} ({cols}) VALUES ({marks})"
+    INSERT_REPLACE: ClassVar[str] = "INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})"
+    NULL_SAFE_EQUAL: ClassVar[str] = "IS"
 
-    def _check_writable(self) -> None:
-        """Permissions first: SQLite would open a read-only file and fail only at the first vote."""
-        if self.path.exists() and not os.access(self.path, os.W_OK):
-            raise StoreError(f"{self.path}: the file is read-only; votes cannot be stored in it "
-                             "(check its permissions, or pass another --db)")
-        folder = self.path.parent
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise StoreError(f"{self.path}: folder {folder} is not writable; the store needs it for the file and "
-                             "its -wal/-shm journal files")
+    def __new__(cls, *args: Any, **kwargs: Any) -> VoteStore:
+        if cls is VoteStore:
+            target = args[0] if args else kwargs.get("path", kwargs.get("target"))
+            cls = store_class(default_db_path() if target is None else target)
+        return super().__new__(cls)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves; Python's implicit BEGIN is deferred.
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
-                                   check_same_thread=False)
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-                if self.read_only:
-                    conn.execute("PRAGMA query_only = ON")
-                else:
-                    # Only ever on a file whose schema is ours (or an empty one): a foreign file keeps its mode.
-                    self._check_schema(conn)
-                    conn.execute("PRAGMA journal_mode = WAL")
-                    conn.execute("PRAGMA synchronous = NORMAL")
-            except sqlite3.Error as exc:
-                conn.close()
-                raise self._error(exc, "cannot be opened") from None
-            except BaseException:
-                conn.close()
-                raise
-            self._local.conn = conn
-        return conn
+    # -- what each engine provides ---------------------------------------------------------------------
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        """Column names and every row of one read query."""
+        raise NotImplementedError
 
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """sqlite-utils view on this thread's connection, for reads and ad-hoc queries."""
-        return sqlite_utils.Database(self._connect())
-
-    def _error(self, exc: BaseException, doing: str) -> StoreError:
-        """An SQLite error as one line a user can act on, naming the file."""
-        msg = str(exc)
-        if "full" in msg:
-            why = "the disk is full (or a file size limit was reached)"
-        elif "readonly" in msg or "read-only" in msg:
-            why = "it is read-only (file or folder permissions, or a read-only disk)"
-        elif "malformed" in msg or "not a database" in msg or "corrupt" in msg:
-            why = (f"the file is damaged ({msg}); restore a backup, or try `sqlite3 {self.path} .recover`")
-        elif "disk I/O" in msg:
-            why = "a disk I/O error (a full disk, a file size limit or a failing disk)"
-        elif "locked" in msg or "busy" in msg:
-            why = "another process holds the write lock for too long; try again"
-        else:
-            why = msg
-        return StoreError(f"{self.path}: {doing}: {why}")
+    def _iter(self, sql: str, params: Sequence[Any] = (), *, chunk: int = 2000) -> Iterator[dict[str, Any]]:
+        """The rows of one read query as dicts, without holding them all at once."""
+        raise NotImplementedError
 
     @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Reads: SQLite's errors (a damaged page) as a StoreError naming the file."""
-        import pandas as pd
+    def _write(self) -> Iterator[Any]:
+        """A cursor in one write transaction (committed at the end; inside :meth:`transaction`, part of it)."""
+        raise NotImplementedError
+        yield
 
-        try:
-            yield
-        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
-            raise self._error(exc.__cause__ or exc if isinstance(exc, pd.errors.DatabaseError) else exc,
-                              "cannot be read") from None
+    def _is_duplicate(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the engine's unique-key violation."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def schema_version(self) -> int:
+        raise NotImplementedError
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` unless a vote can be written now: for a server that must not find out
+        at its first vote."""
+        raise NotImplementedError
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Every write inside the block is one transaction: all of it is stored or none of it (an error, a
-        full disk, a kill -9 or a power cut in the middle leave the store as it was). Other writers wait."""
+        kill -9 or a power cut in the middle leave the store as it was)."""
         with self._write():
             yield
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction, retried while another writer holds the lock past the busy timeout; inside
-        :meth:`transaction`, a part of that one."""
-        conn = self._connect()
-        if getattr(self._local, "in_transaction", False):
-            yield conn
-            return
-        delay = 0.05
-        deadline = time.monotonic() + max(self.busy_timeout_s, 1.0) * 2
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
-                    if self.read_only:
-                        raise
-                    raise self._error(exc, "cannot store") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        self._local.in_transaction = True
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            # SQLite rolls some failures back itself (a full disk, an I/O error): a second ROLLBACK would
-            # only say "no transaction is active" over the real error.
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            if self.read_only or not isinstance(exc, (sqlite3.Error, UnicodeEncodeError, OverflowError)):
-                raise
-            if isinstance(exc, sqlite3.Error):
-                raise self._error(exc, "nothing was stored") from None
-            raise StoreError(f"{self.path}: nothing was stored: a value cannot be stored ({exc})") from None
-        finally:
-            self._local.in_transaction = False
-
-    def check_writable(self) -> None:
-        """Raise :class:`StoreError` unless a vote can be written now (a read-only file or folder, a
-        read-only mount): for a server that must not find out at its first vote."""
-        if self.read_only:
-            raise StoreError(f"{self.path}: opened read-only")
-        for what, target in (("file", self.path), ("folder", self.path.parent)):
-            if target.exists() and not os.access(target, os.W_OK):
-                raise StoreError(f"{self.path}: the vote store {what} is not writable; votes could not be stored")
-        try:
-            # A write that changes nothing, rolled back: it takes the write lock as a vote would.
-            with self._write() as conn:
-                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                conn.execute(f"PRAGMA user_version = {version}")
-                raise _RollBack
-        except _RollBack:
-            pass
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.path}: votes cannot be written ({exc})") from exc
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-    # -- schema ------------------------------------------------------------------------------------
-    def schema_version(self) -> int:
-        with self._reading():
-            return int(self._connect().execute("PRAGMA user_version").fetchone()[0])
-
-    def _check_schema(self, conn: sqlite3.Connection) -> int:
-        """The file's schema version, once the file is known to be a store of ours, an older one, or empty;
-        anything else is refused before a byte of it changes."""
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        tables = {name: [c[1] for c in conn.execute(f"PRAGMA table_info({_quote(name)})")]
-                  for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                              "AND name NOT LIKE 'sqlite_%'")}
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: written by a newer CodeArena (schema {version}, this release reads up to "
-                f"{SCHEMA_VERSION}); upgrade codearena to open it"
-            )
-        if version < 0:
-            raise StoreError(f"{self.path}: schema version {version} is not a CodeArena one: not a vote store; "
-                             "refusing to touch it")
-        if version == 0:
-            if tables:
-                raise StoreError(f"{self.path}: an SQLite file but not a CodeArena vote store (tables "
-                                 f"{', '.join(sorted(tables))}, no CodeArena schema version); refusing to change it")
-            return version
-        for table, columns in EXPECTED_TABLES[version].items():
-            missing = [c for c in columns if c not in tables.get(table, [])]
-            if missing:
-                what = f"no {table} table" if table not in tables else f"table {table} lacks {', '.join(missing)}"
-                raise StoreError(f"{self.path}: an SQLite file but not a CodeArena vote store ({what}); "
-                                 "refusing to change it")
-        return version
-
-    def _check_readable_store(self) -> None:
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            raise StoreError(f"{self.path}: no vote store there (votes are stored by serve, duel, judge, import)")
-        try:
-            version = self._check_schema(self._connect())
-        except sqlite3.DatabaseError as exc:
-            raise self._error(exc, "cannot be read as a vote store") from None
-        if version == 0:
-            raise StoreError(f"{self.path}: an SQLite file but not a CodeArena vote store (no battles table)")
-
-    def _migrate(self) -> None:
-        conn = self._connect()  # checks the schema
-        with self._reading():
-            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if current == SCHEMA_VERSION:
-            return
-        with self._write() as conn:
-            # Re-read inside the lock: another process may have migrated meanwhile.
-            current = self._check_schema(conn)
-            db = sqlite_utils.Database(conn)
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[version](db)
-                conn.execute(f"PRAGMA user_version = {version}")
+    def _marks(self, n: int) -> str:
+        return ", ".join("?" for _ in range(n))
 
     # -- battles -----------------------------------------------------------------------------------
     def add(self, battle: Battle) -> str:
-        """Store one vote in its own transaction. Returns its id; an id already stored is an error."""
+        """Store one vote in its own transaction, committed before this returns. Returns its id; an id
+        already stored is an error."""
         if not isinstance(battle, Battle):
             raise BattleError(f"expected a Battle, got {type(battle).__name__}")
         row = battle.to_row()
-        cols = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        with self._write() as conn:
+        sql = f"INSERT INTO battles ({', '.join(row)}) VALUES ({self._marks(len(row))})"
+        with self._write() as cur:
             try:
-                conn.execute(f"INSERT INTO battles ({cols}) VALUES ({marks})", tuple(row.values()))
-            except sqlite3.IntegrityError as exc:
-                raise BattleError(f"battle {battle.id} is already stored: votes are append-only") from exc
+                cur.execute(self._sql(sql), tuple(row.values()))
+            except Exception as exc:
+                if self._is_duplicate(exc):
+                    raise BattleError(f"battle {battle.id} is already stored: votes are append-only") from exc
+                raise
         return battle.id
 
     def add_many(self, battles: Iterable[Battle], *, chunk: int = 5000) -> AddResult:
         """Store many votes, all or none: one transaction (``chunk`` only bounds the rows held in memory at
         once). Ids already present are skipped (that is what makes imports idempotent)."""
+        return self.add_rows("battles", (b.to_row() for b in battles), chunk=chunk)
+
+    def add_rows(self, table: str, rows: Iterable[dict[str, Any]], *, chunk: int = 5000,
+                 replace: bool = False) -> AddResult:
+        """Store rows of ``table`` as they are (a copy between stores, an import), in one transaction;
+        rows whose key is already stored are skipped (or replaced, with ``replace``)."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
         added = skipped = 0
-        batch: list[Battle] = []
+        batch: list[dict[str, Any]] = []
 
         def flush() -> None:
             nonlocal added, skipped
             if not batch:
                 return
-            rows = [b.to_row() for b in batch]
-            cols = list(rows[0])
-            sql = f"INSERT OR IGNORE INTO battles ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-            with self._write() as conn:
-                before = conn.total_changes
-                conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
-                n = conn.total_changes - before
+            cols = list(batch[0])
+            verb = self.INSERT_REPLACE if replace else self.INSERT_IGNORE
+            sql = verb.format(table=table, cols=", ".join(cols), marks=self._marks(len(cols)),
+                              key=", ".join(TABLES[table][1]),
+                              updates=", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in TABLES[table][1]))
+            with self._write() as cur:
+                n = self._executemany(cur, self._sql(sql), [tuple(r[c] for c in cols) for r in batch])
             added += n
-            skipped += len(rows) - n
+            skipped += len(batch) - n
             batch.clear()
 
         with self.transaction():
-            for b in battles:
-                batch.append(b)
+            for r in rows:
+                batch.append(r)
                 if len(batch) >= chunk:
                     flush()
             flush()
         return AddResult(added, skipped)
 
+    def _executemany(self, cur: Any, sql: str, rows: list[tuple]) -> int:
+        """Run ``sql`` once per row; the number of rows it changed."""
+        cur.executemany(sql, rows)
+        return max(int(cur.rowcount), 0)
+
+    def _sql(self, sql: str) -> str:
+        """The engine's spelling of a shared query (its parameter marks)."""
+        return sql
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._fetch(sql, params)[1][0][0]
+
+    def _dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        names, rows = self._fetch(sql, params)
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
     def count(self, source: str | None = None) -> int:
-        with self._reading():
-            if source is None:
-                return int(self._connect().execute("SELECT count(*) FROM battles").fetchone()[0])
-            return int(self._connect().execute("SELECT count(*) FROM battles WHERE source = ?",
-                                               (source,)).fetchone()[0])
+        if source is None:
+            return int(self._one("SELECT count(*) FROM battles"))
+        return int(self._one("SELECT count(*) FROM battles WHERE source = ?", (source,)))
+
+    def count_rows(self, table: str) -> int:
+        """The rows of ``table`` (battles or answers)."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        return int(self._one(f"SELECT count(*) FROM {table}"))
 
     def sources(self) -> dict[str, int]:
-        with self._reading():
-            rows = self._connect().execute("SELECT source, count(*) FROM battles GROUP BY source ORDER BY source")
-            return {s: int(n) for s, n in rows}
+        _, rows = self._fetch("SELECT source, count(*) FROM battles GROUP BY source ORDER BY source")
+        return {s: int(n) for s, n in rows}
 
     def get(self, battle_id: str) -> Battle:
-        with self._reading():
-            rows = list(self.db.query("SELECT * FROM battles WHERE id = ?", [battle_id]))
+        rows = self._dicts("SELECT * FROM battles WHERE id = ?", (battle_id,))
         if not rows:
             raise KeyError(battle_id)
         return Battle.from_row(rows[0])
@@ -429,42 +302,61 @@ class VoteStore:
         """id -> source of those of ``ids`` already stored (an import checks what it would add again)."""
         ids = list(ids)
         found: dict[str, str] = {}
-        with self._reading():
-            for i in range(0, len(ids), chunk):
-                part = ids[i:i + chunk]
-                marks = ", ".join("?" for _ in part)
-                rows = self._connect().execute(f"SELECT id, source FROM battles WHERE id IN ({marks})", part)
-                found.update({str(bid): str(src) for bid, src in rows})
+        for i in range(0, len(ids), chunk):
+            part = ids[i:i + chunk]
+            _, rows = self._fetch(f"SELECT id, source FROM battles WHERE id IN ({self._marks(len(part))})", part)
+            found.update({str(bid): str(src) for bid, src in rows})
         return found
 
     def battles_of_pair(self, source: str, prompt_id: str | None, model_a: str, model_b: str) -> list[Battle]:
         """The stored battles of one source on one prompt between model_a and model_b (in that order)."""
-        with self._reading():
-            rows = list(self.db.query("SELECT * FROM battles WHERE source = ? AND prompt_id IS ? AND model_a = ? "
-                                      "AND model_b = ? ORDER BY created_at, id",
-                                      [source, prompt_id, model_a, model_b]))
+        rows = self._dicts(f"SELECT * FROM battles WHERE source = ? AND prompt_id {self.NULL_SAFE_EQUAL} ? "
+                           "AND model_a = ? AND model_b = ? ORDER BY created_at, id",
+                           (source, prompt_id, model_a, model_b))
         return [Battle.from_row(r) for r in rows]
 
     def iter_battles(self, source: str | None = None, mode: str | None = None) -> Iterator[Battle]:
         where, params = _filters(source, mode)
-        with self._reading():
-            for row in self.db.query(f"SELECT * FROM battles{where} ORDER BY created_at, id", params):
-                yield Battle.from_row(row)
+        for row in self._iter(f"SELECT * FROM battles{where} ORDER BY created_at, id", params):
+            yield Battle.from_row(row)
+
+    def iter_rows(self, table: str, *, chunk: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every row of ``table`` as stored (JSON columns as their text), in key order: what a copy and a
+        checksum read."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        cols, key = TABLES[table]
+        present = self._columns(table)
+        select = ", ".join(c if c in present else f"NULL AS {c}" for c in cols)
+        yield from self._iter(f"SELECT {select} FROM {table} ORDER BY {', '.join(key)}", chunk=chunk)
+
+    def _columns(self, table: str) -> set[str]:
+        """The columns ``table`` has in this store (a v1 store read read-only lacks the v2 ones)."""
+        names, _ = self._fetch(f"SELECT * FROM {table} WHERE 1 = 0")
+        return set(names)
 
     def battles_frame(self, source: str | None = None, mode: str | None = None, *,
                       columns: Iterable[str] | None = None):
-        """Battles as a pandas DataFrame (the input of everything in ``ratings``).
+        """Battles as a pandas DataFrame (the input of everything in ``ratings``), reading only ``columns``
+        when given (a store of a million votes is mostly answer texts no rating reads).
 
         ``source``: ``human``, ``judge:NAME``, ``import:NAME``, a prefix ending in ``:`` (``judge:``) or
         ``None``/``all`` for every source. ``mode``: ``anonymous``/``named``/``None`` for both.
         """
         import pandas as pd
 
-        cols = ", ".join(columns) if columns else "*"
+        cols = "*"
+        if columns is not None:
+            wanted = list(dict.fromkeys(columns))
+            unknown = [c for c in wanted if c not in BATTLE_SCHEMA]
+            if unknown or not wanted:
+                raise ValueError(f"battles have no column(s) {', '.join(map(repr, unknown)) or '(none asked)'}")
+            # An older store read read-only (v1) lacks the newer columns: they read as empty.
+            present = self._columns("battles")
+            cols = ", ".join(c if c in present else f"NULL AS {c}" for c in wanted)
         where, params = _filters(source, mode)
-        with self._reading():
-            return pd.read_sql_query(f"SELECT {cols} FROM battles{where} ORDER BY created_at, id", self._connect(),
-                                     params=params)
+        names, rows = self._fetch(f"SELECT {cols} FROM battles{where} ORDER BY created_at, id", params)
+        return pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
 
     # -- answers -----------------------------------------------------------------------------------
     def add_answers(self, rows: Iterable[dict[str, Any]], *, replace: bool = False) -> AddResult:
@@ -484,34 +376,52 @@ class VoteStore:
             })
         if not prepared:
             return AddResult(0, 0)
-        cols = list(ANSWER_SCHEMA)
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany(f"{verb} INTO answers ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                             [tuple(r[c] for c in cols) for r in prepared])
-            n = conn.total_changes - before
-        return AddResult(n, len(prepared) - n)
+        return self.add_rows("answers", prepared, replace=replace)
 
     def answers(self, model: str | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM answers", []
         if model is not None:
             sql, params = sql + " WHERE model = ?", [model]
         out = []
-        with self._reading():
-            for row in self.db.query(sql + " ORDER BY model, question_id", params):
-                row["turns"] = json.loads(row["turns"]) if row["turns"] else []
-                row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-                out.append(row)
+        for row in self._dicts(sql + " ORDER BY model, question_id", params):
+            row["turns"] = json.loads(row["turns"]) if row["turns"] else []
+            row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
+            out.append(row)
         return out
 
     def answer_models(self) -> list[str]:
-        with self._reading():
-            return [r[0] for r in self._connect().execute("SELECT DISTINCT model FROM answers ORDER BY model")]
+        return [r[0] for r in self._fetch("SELECT DISTINCT model FROM answers ORDER BY model")[1]]
 
+    # -- arena state shared by replicas (PostgreSQL; see shares_state) ---------------------------------
+    def lead(self, role: str) -> bool:
+        """Whether this store object holds the deployment-wide lock of ``role`` (taken if free, kept until
+        :meth:`close` or a lost connection): one replica computes what all of them show."""
+        raise StoreError(f"{self.location}: this store is not shared between replicas")
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    def put_shared(self, key: str, payload: str, version: int) -> float:
+        """Keep ``payload`` (text, e.g. JSON) under ``key`` for every replica, tagged ``version``; returns
+        when it was written (the store's clock, as :meth:`get_shared` reports it)."""
+        raise StoreError(f"{self.location}: this store is not shared between replicas")
+
+    def get_shared(self, key: str, newer_than: float | None = None) -> tuple[float, int, str] | None:
+        """(written at, version, payload) of ``key``; None when there is none, or none written after
+        ``newer_than`` (so an unchanged payload is not read again)."""
+        raise StoreError(f"{self.location}: this store is not shared between replicas")
+
+    def rate_take(self, key: str, limit: int, window_s: float, *, count: bool = True) -> float | None:
+        """A deployment-wide rate limit: None when one more event of ``key`` fits ``limit`` per ``window_s``
+        (and, with ``count``, it is counted), else the seconds until it would."""
+        raise StoreError(f"{self.location}: this store is not shared between replicas")
+
+    def rate_record(self, key: str, window_s: float) -> None:
+        """Count one event of ``key`` that already happened, whatever the count."""
+        raise StoreError(f"{self.location}: this store is not shared between replicas")
+
+    def __enter__(self) -> VoteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _filters(source: str | None, mode: str | None) -> tuple[str, list[Any]]:

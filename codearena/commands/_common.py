@@ -11,7 +11,8 @@ from votes.location import DEFAULT_DB, default_db_path
 
 def add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, metavar="DB",
-                        help=f"vote store SQLite file (default: $CODEARENA_DB or ./{DEFAULT_DB})")
+                        help=f"vote store: an SQLite file, or postgresql://USER@HOST/DBNAME for a PostgreSQL "
+                        f"store several replicas share (default: $CODEARENA_DB or ./{DEFAULT_DB})")
 
 
 def db_path(args: argparse.Namespace) -> str:

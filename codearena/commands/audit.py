@@ -27,7 +27,8 @@ examples:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source_path", metavar="SOURCE", help="vote store (SQLite) or battles file")
+    parser.add_argument("source_path", metavar="SOURCE",
+                        help="vote store (SQLite file or postgresql://USER@HOST/DB) or battles file")
     parser.add_argument("--source", default=None, metavar="SRC",
                         help="which votes: human | judge:NAME | judge: | import:NAME | all (as in rate)")
     add_vote_filters(parser)

@@ -93,12 +93,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    from pathlib import Path
 
     from serving.duel import duel_pairs, plan_duel, run_duel, write_judgments
     from serving.models import get_model, load_models
     from serving.prompts import load_prompts
-    from votes.store import VoteStore
+    from votes.store import open_store, store_exists
 
     # Everything a user can get wrong is checked before a model loads or a file is written.
     specs = load_models(args.models)
@@ -119,14 +118,14 @@ def run(args: argparse.Namespace) -> int:
     db = db_path(args)
     # One store, opened once: an existing one now (its answers count as cached, so a re-run needs no key for
     # those models); a new one only once the plan holds, so unusable models stop the duel before it exists.
-    store = VoteStore(db) if Path(db).is_file() else None
+    store = open_store(db) if store_exists(db) else None
     plan = plan_duel(specs, args.model_names, prompts, judge=args.judge, answers_dir=args.answers_dir,
                      store=store, baseline=args.baseline, execute=execute)
     if args.judge in args.model_names or args.judge == args.baseline:
         print(f"note: {args.judge} judges its own answers; LLM judges tend to favour themselves",
               file=sys.stderr)
     if store is None:
-        store = VoteStore(db)
+        store = open_store(db)
     results, judgments, reports = asyncio.run(run_duel(
         plan, prompts, store=store, answers_dir=args.answers_dir, max_tokens=args.max_tokens,
         judge_max_tokens=args.judge_max_tokens, progress=not args.quiet))
@@ -134,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         write_judgments(args.out, judgments)
     print_answers(reports)
     stored = stored_count(judgments)
-    print_results(results, plan.rater, db=str(store.path) if stored else None)
+    print_results(results, plan.rater, db=store.location if stored else None)
     if not stored:
         return report_nothing_stored(judgments)
     return report_errors(judgments)

@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
     store = None
     if args.store:
         from serving.answers import read_answers
-        from votes.store import VoteStore
+        from votes.store import open_store
 
         if out.is_file():
             read_answers(out)  # a broken --out file stops the run before the store is created
 
-        store = VoteStore(db_path(args))
+        store = open_store(db_path(args))
     try:
         report = generate_answers(backend, prompts, out, params=params, store=store,
                                   progress=not args.no_progress)

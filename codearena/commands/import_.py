@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from votes.importers import ImportOptions, check_options, expand_paths, import_path
-    from votes.store import VoteStore
+    from votes.store import VoteStore, open_store
 
     opts = ImportOptions(dataset=args.dataset or args.format, as_source=args.as_source, judge_file=args.judge_file,
                          judge_name=args.judge_name, baseline=args.baseline)
@@ -72,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
     expand_paths(args.path, args.format)
     opened: list[VoteStore] = []
 
-    def open_store() -> VoteStore:
+    def open_once() -> VoteStore:
         # Called by import_path only once every file has parsed and some row is to be added.
-        opened.append(VoteStore(db_path(args)))
+        opened.append(open_store(db_path(args)))
         return opened[0]
 
     try:
-        report = import_path(open_store, args.format, args.path, opts,
+        report = import_path(open_once, args.format, args.path, opts,
                              progress=lambda rows, name: tqdm(rows, desc=name, unit="row", leave=False,
                                                               disable=len(rows) < 10_000 or not sys.stderr.isatty()))
     finally:

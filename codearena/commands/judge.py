@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from serving.duel import judge_files, plan_file_judging, write_judgments
     from serving.models import get_model, load_models
     from serving.prompts import load_prompts
-    from votes.store import VoteStore
+    from votes.store import open_store
 
     judge_spec = get_model(load_models(args.models), args.judge)
     check_positive(args, ("limit", "judge_max_tokens", "run_concurrency"))
@@ -75,13 +75,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"output folder {out.parent} does not exist")
     # The store the --db help promises (as duel uses it), unless asked not to store; opened only now that
     # everything is checked.
-    store = None if args.no_store else VoteStore(db_path(args))
+    store = None if args.no_store else open_store(db_path(args))
     result, judgments = asyncio.run(judge_files(plan, store=store, judge_max_tokens=args.judge_max_tokens,
                                                 progress=not args.quiet))
     write_judgments(out, judgments)
     print(f"{len(judgments)} judgments written to {out}")
     stored = stored_count(judgments) if store is not None else 0
-    print_results([result], plan.rater, db=str(store.path) if stored else None)
+    print_results([result], plan.rater, db=store.location if stored else None)
     if store is not None and not stored:
         return report_nothing_stored(judgments)
     return report_errors(judgments)

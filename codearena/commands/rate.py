@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 Results = list[tuple[str | None, "RatingResult"]]
 
 HELP = "Bradley-Terry leaderboard (Elo scale, CIs, ties models, style control) from votes"
-DESCRIPTION = """Rate models from battles: a vote store (SQLite) or a battles file (JSONL, JSON, CSV, Parquet)
-in the Chatbot Arena schema (model_a, model_b, winner in model_a|model_b|tie|tie (bothbad)).
+DESCRIPTION = """Rate models from battles: a vote store (an SQLite file or a postgresql:// URL) or a battles
+file (JSONL, JSON, CSV, Parquet) in the Chatbot Arena schema (model_a, model_b, winner in
+model_a|model_b|tie|tie (bothbad)).
 
 Ratings are Bradley-Terry maximum likelihood on the Elo scale (1000 + 400 * log10-odds). rank_ub is
 Chatbot Arena's rank: 1 + the number of models whose CI lies entirely above this one's; rank is 1 + the
@@ -146,7 +147,8 @@ def audit_options(args: argparse.Namespace) -> Any:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source_path", metavar="SOURCE", help="vote store (SQLite) or battles file")
+    parser.add_argument("source_path", metavar="SOURCE",
+                        help="vote store (SQLite file or postgresql://USER@HOST/DB) or battles file")
     parser.add_argument("--source", default=None, metavar="SRC",
                         help="which votes: human | judge:NAME | judge: (all judges) | import:NAME | all "
                         "(store default: human; file default: all, since a file is usually one dataset; "
@@ -183,8 +185,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--plot {args.plot}: expected an .html file name")
     if args.plot and args.by:
         raise ValueError("--plot draws one leaderboard; drop --by")
+    from ratings.source import rating_columns
+
+    # Only the columns this rating reads: a store's bulk is answer texts, which only style control needs.
+    columns = rating_columns(answers=kwargs["style_control"],
+                             prompts=audit_opts is not None and audit_opts.dedup_factor is not None)
     loaded = load_battles(args.source_path, source=args.source, include_named=args.include_named,
-                          include_flagged=args.include_flagged)
+                          include_flagged=args.include_flagged, columns=columns)
     notes: list[str] = []
     if loaded.dropped_named:
         notes.append(f"{loaded.dropped_named} named-mode vote(s) left out (--include-named to keep them)")
