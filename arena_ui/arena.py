@@ -95,6 +95,7 @@ class Arena:
         # A vote store that cannot take votes would fail every vote after the answers were written.
         self.store.check_writable()
         self.registry = BattleRegistry(self.store, max_chars=config.max_live_battle_chars)
+        self._live_streams = 0  # battles whose answers stream now (the event loop's thread only)
         # Counted in the store when several replicas share it (PostgreSQL), else in this process.
         self.battle_limiter = make_limiter(self.store, "battles", config.limits.battles_per_minute)
         self.vote_limiter = make_limiter(self.store, "votes", config.limits.votes_per_minute)
@@ -227,18 +228,28 @@ class Arena:
             raise ArenaError("no turn is waiting for answers in this battle")
         last = PairSnapshot("", "", False, False)
         recorded = False
+        self._live_streams += 1
         try:
             async for last in stream_pair(self.backends[s.model_a], self.backends[s.model_b],
                                           s.conversation_a, s.conversation_b,
-                                          timeout_s=self.config.answer_timeout_s):
+                                          timeout_s=self.config.answer_timeout_s,
+                                          min_interval_s=self.update_interval):
                 if last.done:
                     # Recorded before the final yield: a caller that stops at ``done`` sees the battle ready.
                     self._record_turn(s, token, session, last)
                     recorded = True
                 yield last
         finally:
+            self._live_streams -= 1
             if not recorded:
                 self._record_turn(s, token, session, last)
+
+    @property
+    def update_interval(self) -> float:
+        """Seconds between two page updates of a streaming battle: 20 a second when few battles stream,
+        fewer and larger ones as more do, so that 50 streams cost the server about what 5 would (each update
+        is a Gradio event; their count, not the text, is what saturates a small CPU)."""
+        return min(1.0, max(0.05, 0.006 * self._live_streams))
 
     def _record_turn(self, s: BattleSession, token: str, session: str, last: PairSnapshot) -> None:
         if last.done:

@@ -195,3 +195,17 @@ def test_identity_leak_is_flagged_on_the_stored_vote_but_not_for_the_prompt(db_p
     reg.finish_turn(token, "s1", "```python\nimport openai\n```", "As an AI developed by Anthropic, here it is.")
     reg.vote(token, "s1", "model_a")
     assert next(store.iter_battles()).flags == ["identity_leak:model_b"]
+
+
+def test_streaming_updates_grow_sparser_as_more_battles_stream():
+    from types import SimpleNamespace
+
+    from arena_ui.arena import Arena
+
+    arena = SimpleNamespace(_live_streams=0)
+    interval = Arena.update_interval.fget
+    assert interval(arena) == 0.05
+    arena._live_streams = 50
+    assert 0.25 <= interval(arena) <= 0.5  # 50 streams: a few updates a second each, not 20
+    arena._live_streams = 10_000
+    assert interval(arena) == 1.0
