@@ -248,6 +248,8 @@ class HttpServer:
             # Forwarded headers from the named proxies only; none named: the peer address is the client.
             proxy_headers=bool(self.trusted_proxies),
             forwarded_allow_ips=list(self.trusted_proxies) if self.trusted_proxies else None,
+            # Ctrl-C must end the server even while browser tabs hold their event streams open.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self.sock]},
@@ -267,6 +269,9 @@ class HttpServer:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
         self.sock.close()
+
+
+SHUTDOWN_GRACE_S = 5.0
 
 
 def parse_trusted_proxies(values: Sequence[str]) -> tuple[str, ...]:

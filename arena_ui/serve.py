@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import importlib.util
+import signal
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -157,6 +159,19 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningAr
         sock.close()
         raise
     running = RunningArena(demo, server)
+    try:
+        _report_started(arena, opts, running)
+        if block:
+            threading.Event().wait()  # until Ctrl-C
+    except KeyboardInterrupt:
+        # However early it comes (even while the lines above print), Ctrl-C ends the arena cleanly.
+        close(arena, running)
+        if not block:
+            raise
+    return running
+
+
+def _report_started(arena: Arena, opts: ServeOptions, running: RunningArena) -> None:
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::") else opts.host
     port = running.port
     print(f"CodeArena arena running on http://{host}:{port}/ (bound to {opts.host}:{port}; "
@@ -170,14 +185,6 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningAr
         # Not arena.readiness() itself: it repeats the unavailable models listed just above.
         print(f"  warning: battles need at least two usable models; {len(arena.usable_models)} of "
               f"{len(arena.status)} are usable (the Battle tab says so until that changes)", flush=True)
-    if block:
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            close(arena, running)
-    return running
 
 
 def close(arena: Arena, running: RunningArena) -> None:
@@ -186,10 +193,12 @@ def close(arena: Arena, running: RunningArena) -> None:
     # Its own thread and loop: the caller may already run a loop (Playwright's sync API, a notebook).
     worker = threading.Thread(target=asyncio.run, args=(arena.aclose(),), name="arena-close")
     worker.start()
-    worker.join(timeout=30)
+    worker.join(timeout=10)
 
 
 def serve(opts: ServeOptions) -> int:
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck arena is doing, without a debugger.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     arena = make_arena(opts)
     launch(arena, opts)
     return 0

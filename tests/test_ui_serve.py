@@ -45,14 +45,20 @@ def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) ->
     raise AssertionError(f"{needle!r} not printed within {timeout_s} s; output:\n{''.join(seen)}")
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+def stop(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C, as a user stops it; a server still up after 15 s prints its threads' stacks (SIGUSR1) before
+    it is killed. Returns what it printed after Ctrl-C, for the assertion that it ended by itself."""
+    if proc.poll() is not None:
+        return ""
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        proc.kill()
+        out, _ = proc.communicate(timeout=5)
+    return out or ""
 
 
 def test_serve_binds_the_port_prints_the_url_and_serves_the_battle_page(tmp_path, shared_data):
@@ -69,8 +75,8 @@ def test_serve_binds_the_port_prints_the_url_and_serves_the_battle_page(tmp_path
         assert "CodeArena" in html
         assert (tmp_path / "v.db").exists()
     finally:
-        stop(proc)
-    assert proc.returncode in (0, -signal.SIGINT)
+        out = stop(proc)
+    assert proc.returncode in (0, -signal.SIGINT), f"exit status {proc.returncode} after Ctrl-C; output:\n{out}"
 
 
 def test_serve_rejects_a_missing_models_file_with_exit_2(tmp_path):
@@ -156,9 +162,7 @@ def test_serve_lists_an_unavailable_model_once(tmp_path, shared_data):
                 break
             seen.append(line)
     finally:
-        stop(proc)
-    seen.append(proc.stdout.read())
-    proc.stdout.close()
+        seen.append(stop(proc))
     output = "".join(seen)
     assert "1 of 2 models usable" in output and "warning: battles need at least two usable models" in output
     # Was three times: the arena's log line, serve's list and the warning repeating the reason.
