@@ -198,7 +198,10 @@ def close(arena: Arena, running: RunningArena) -> None:
 
 def serve(opts: ServeOptions) -> int:
     # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck arena is doing, without a debugger.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, ValueError, OSError):  # no real stderr (embedded, detached): no stack dumps
+        pass
     arena = make_arena(opts)
     launch(arena, opts)
     return 0
