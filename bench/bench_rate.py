@@ -10,8 +10,8 @@ writes them as JSONL and times:
 It also checks that the baseline's full-data fit and ours agree (max |diff| in Elo).
 
 With --prompts N the battles also carry a question_id (N prompts, as CodeArena's 397): validation then
-derives prompt_id from it, and the in-process timings add the cluster bootstrap (whole prompts resampled,
-ratings.leaderboard.rate(cluster_by="prompt")).
+derives prompt_id from it, `codearena rate` clusters by prompt (its default, --cluster auto: whole prompts
+resampled), and the in-process timings add the cluster bootstrap.
 
     python bench/bench_rate.py                      # 1,000,000 battles, 100 models, 100 rounds
     python bench/bench_rate.py --battles 100000 --baseline-rounds 5
@@ -169,21 +169,23 @@ def main() -> int:
     print(f"{label:48s} {boot_s:6.2f} s")
     if cluster_s is not None:
         label = f"  rate with {args.rounds} cluster-bootstrap rounds"
-        print(f"{label:48s} {cluster_s:6.2f} s  (by prompt; in process: the CLI option is not wired yet)")
+        print(f"{label:48s} {cluster_s:6.2f} s  (by prompt, in process)")
     print(f"{'baseline: per-round L-BFGS on per-battle rows':48s} {per_round:6.2f} s/round "
           f"(ran {args.baseline_rounds}, extrapolated to {args.rounds}: {base_total:.1f} s)")
     print(f"{'speed-up of our bootstrap over the baseline':48s} {base_total / ours_boot:6.0f}x "
           f"({ours_boot:.2f} s vs {base_total:.1f} s for {args.rounds} rounds)")
     print(f"{'max |baseline - ours| on the full-data fit':48s} {agree:8.4f} Elo")
     load1 = os.getloadavg()[0]
-    print(f"goal 'end to end under 1.0 s': wall {min(walls):.2f} s -> {'met' if min(walls) < 1.0 else 'NOT met'}, "
-          f"CPU {min(cpus):.2f} s -> {'met' if min(cpus) < 1.0 else 'NOT met'} "
-          f"(load average {load1:.1f} on {os.cpu_count()} cpus while measuring: wall time includes waiting)")
+    median = sorted(walls)[len(walls) // 2]
+    if cluster_s is None:  # the 1.0 s goal is the unclustered rating's
+        print(f"goal 'end to end under 1.0 s': wall best {min(walls):.2f} s, median {median:.2f} s -> "
+              f"{'met' if median < 1.0 else 'NOT met'}, "
+              f"CPU {min(cpus):.2f} s -> {'met' if min(cpus) < 1.0 else 'NOT met'} "
+              f"(load average {load1:.1f} on {os.cpu_count()} cpus while measuring: wall time includes waiting)")
     if cluster_s is not None:
-        # The CLI cannot cluster yet: whole process = its measured time + the in-process clustering cost.
-        extra = max(cluster_s - boot_s, 0.0)
-        print(f"goal 'clustered bootstrap under 1.5 s' (estimate: end to end + {extra:.2f} s clustering): "
-              f"{min(walls) + extra:.2f} s -> {'met' if min(walls) + extra < 1.5 else 'NOT met'}")
+        # The subprocess above clustered by prompt (--cluster auto): it is the clustered figure.
+        print(f"goal 'clustered bootstrap under 1.5 s' (end to end, by prompt): median "
+              f"{median:.2f} s -> {'met' if median < 1.5 else 'NOT met'}")
     print(f"goal '10x over baseline': {'met' if base_total / ours_boot >= 10 else 'NOT met'}")
     print(f"top 3: {', '.join(res.table['model'].head(3))}")
     return 0

@@ -7,6 +7,9 @@ Resampling N battles with replacement is, on aggregated counts, one multinomial 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ratings.bt import half_wins, newton_half, with_prior, with_prior_ties
@@ -17,11 +20,35 @@ CI_LEVEL = 0.95
 CHUNK_ELEMENTS = 2_000_000
 
 
+ROUNDS_PER_BLOCK = 25
+
+
 def resample_counts(cells: Cells, rounds: int, seed: int) -> np.ndarray:
-    """[rounds, cells] battle counts, each row a with-replacement resample of all battles."""
-    rng = np.random.default_rng(seed)
+    """[rounds, cells] battle counts, each row a with-replacement resample of all battles.
+
+    The draws are the slowest step of a bootstrap (~0.13 s for 100 rounds over 15,000 cells) and numpy
+    draws them without the GIL, so blocks of ROUNDS_PER_BLOCK rounds, each from its own child of ``seed``,
+    are drawn on threads. The blocks do not depend on the number of CPUs: the same seed gives the same
+    rounds on any machine.
+    """
     n = int(round(cells.total))
-    return rng.multinomial(n, cells.count / cells.count.sum(), size=rounds).astype(np.float64)
+    p = cells.count / cells.count.sum()
+    sizes = [min(ROUNDS_PER_BLOCK, rounds - start) for start in range(0, rounds, ROUNDS_PER_BLOCK)]
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    out = np.empty((rounds, len(p)), dtype=np.float64)
+
+    def draw(block: int) -> None:
+        start = block * ROUNDS_PER_BLOCK
+        out[start : start + sizes[block]] = np.random.default_rng(seeds[block]).multinomial(n, p, size=sizes[block])
+
+    workers = min(len(sizes), os.cpu_count() or 1)
+    if workers <= 1:
+        for block in range(len(sizes)):
+            draw(block)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(draw, range(len(sizes))))
+    return out
 
 
 def bootstrap_theta(cells: Cells, theta_hat: np.ndarray, *, rounds: int, seed: int, ties: str = "half",

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from votes.prefetch import PendingRead
 from votes.record import parse_flags
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -138,12 +139,14 @@ def _count(notes: list[str], what: str) -> int:
 
 
 def load_battles(path: str | Path, *, source: str | None = None, include_named: bool = False,
-                 include_flagged: bool = False, columns: tuple[str, ...] | None = None) -> LoadedBattles:
+                 include_flagged: bool = False, columns: tuple[str, ...] | None = None,
+                 pending: PendingRead | None = None) -> LoadedBattles:
     """Battles to rate. ``source``: human | judge:NAME | judge: | import:NAME | all.
 
     Default: DEFAULT_SOURCE for a store, every source for a file (a file is usually one dataset). Named
     votes and identity-leak flagged votes are left out unless asked for (see :func:`select_battles`).
     ``columns``: read only these from a store (e.g. :data:`RATING_COLUMNS`); a file is read whole.
+    ``pending``: this file's read, started earlier (votes.prefetch.read_in_background).
     """
     from votes.store import is_postgres_url, open_store
 
@@ -172,7 +175,7 @@ def load_battles(path: str | Path, *, source: str | None = None, include_named: 
     else:
         from votes.files import read_battles_file
 
-        raw = read_battles_file(path)
+        raw = pending.result() if pending is not None and pending.path == path else read_battles_file(path)
         origin = "file"
         src = source or FILE_DEFAULT_SOURCE
         if src != "all":

@@ -102,3 +102,54 @@ def test_prompt_id_is_str_of_each_question_id_with_missing_kept_missing(ids: lis
         got = _store_columns(pd.DataFrame({"question_id": q}))["prompt_id"]
         expected = [None if pd.isna(v) else str(v) for v in q]
         assert [None if pd.isna(v) else v for v in got] == expected
+
+
+NON_ASCII = {**ROWS[0], "judge": "exp\u00e9rt \u2014 \u5f20"}  # not ASCII: the careful reader, not the fast path
+
+
+@pytest.mark.parametrize("rows,suffix", [(ROWS, ".jsonl"), ([*ROWS, NON_ASCII], ".jsonl"), (ROWS, ".csv"),
+                                         (ROWS, ".parquet")])
+def test_a_file_read_in_the_background_equals_one_read_in_the_foreground(tmp_path: Path, rows: list[dict],
+                                                                         suffix: str) -> None:
+    from votes.prefetch import read_in_background
+
+    path = tmp_path / f"battles{suffix}"
+    write_battles_file(pd.DataFrame(rows), path)
+    pending = read_in_background(path)
+    assert pending is not None
+    pd.testing.assert_frame_equal(pending.result(), read_battles_file(path))
+
+
+def test_a_bad_file_read_in_the_background_raises_the_same_one_line_error(tmp_path: Path) -> None:
+    from votes.prefetch import read_in_background
+
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n" + '{"model_a": "x", "model_b": "y", "winner": "model_q"}\n')
+    with pytest.raises(BattlesFileError) as foreground:
+        read_battles_file(path)
+    pending = read_in_background(path)
+    with pytest.raises(BattlesFileError) as background:
+        pending.result()
+    assert str(background.value) == str(foreground.value) and ":line 2" in str(background.value)
+
+
+def test_only_battles_files_are_read_in_the_background(tmp_path: Path) -> None:
+    from votes.prefetch import read_in_background
+    from votes.store import VoteStore
+
+    VoteStore(tmp_path / "v.jsonl").close()  # a store, whatever its name says
+    assert read_in_background(tmp_path / "v.jsonl") is None
+    assert read_in_background(tmp_path / "missing.jsonl") is None
+    assert read_in_background(tmp_path) is None
+
+
+def test_the_background_reader_parses_before_pandas_is_imported() -> None:
+    # Its point: pyarrow parses while the command imports pandas and the rating code.
+    import subprocess
+    import sys
+
+    code = ("import sys, votes.prefetch, votes.jsonl_fast; "
+            "print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.strip() == "[]"

@@ -20,13 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from votes.jsonl_fast import MAX_JSON_DEPTH, JsonlBytes, may_nest_too_deep, read_jsonl_bytes
 from votes.record import MAX_TSTAMP, MAX_TURN, MIN_TSTAMP, WINNERS, name_problem
 
 REQUIRED = ("model_a", "model_b", "winner")
 TEXT_COLUMNS = (*REQUIRED, "id", "question_id", "prompt_id", "judge", "voter", "source", "category", "language")
-# A battle record nests 4 levels (row, conversation, message, content); 64 leaves room for any judge
-# detail and stays far below the depths where Python or pyarrow recursion fails.
-MAX_JSON_DEPTH = 64
 
 
 class BattlesFileError(ValueError):
@@ -120,8 +118,9 @@ def _row_label(path: Path, index: int) -> str:
     return f"{path}: row {index}"
 
 
-def read_battles_file(path: str | Path) -> pd.DataFrame:
-    """Read and validate a battles file. Extra columns are kept."""
+def read_battles_file(path: str | Path, *, parsed: JsonlBytes | None = None) -> pd.DataFrame:
+    """Read and validate a battles file. Extra columns are kept. ``parsed``: a JSONL file's bytes, already
+    read by votes.jsonl_fast.read_jsonl_bytes (votes.prefetch does, on a worker thread)."""
     path = Path(path)
     if path.is_dir():
         raise BattlesFileError(f"{path}: is a folder; expected a battles file (.jsonl, .json, .csv, .parquet)")
@@ -132,7 +131,7 @@ def read_battles_file(path: str | Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".jsonl", ".ndjson"):
-            df = _read_jsonl(path)
+            df = _read_jsonl(path, parsed)
         elif suffix == ".json":
             df = _read_json(path)
         elif suffix == ".csv":
@@ -212,22 +211,23 @@ def _objects(lines: Iterable[tuple[int, str]], path: Path, error: type[ValueErro
 def _deep_lines(data: bytes) -> np.ndarray:
     """0-based numbers of the lines with more than MAX_JSON_DEPTH brackets: the only lines that can nest
     deeper than that (a bound, not the depth: brackets inside strings count too)."""
+    if not may_nest_too_deep(data):  # nearly every file: told without a pass line by line
+        return np.zeros(0, dtype=np.int64)
     buf = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(buf == ord("\n"))
-    # A line can hold that many brackets only if it is that long: most files have no such line at all.
-    ends = np.append(newlines, len(buf))
-    lengths = np.diff(ends, prepend=-1) - 1
-    if not (lengths > MAX_JSON_DEPTH).any():
-        return np.zeros(0, dtype=np.int64)
     opens = np.flatnonzero((buf == ord("[")) | (buf == ord("{")))
-    if len(opens) <= MAX_JSON_DEPTH:
-        return np.zeros(0, dtype=np.int64)
     counts = np.bincount(np.searchsorted(newlines, opens))
     return np.flatnonzero(counts > MAX_JSON_DEPTH)
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    data = path.read_bytes()
+def _read_jsonl(path: Path, parsed: JsonlBytes | None = None) -> pd.DataFrame:
+    """``parsed``: this file's bytes as votes.jsonl_fast read them (on another thread), if they were."""
+    if parsed is None:
+        parsed = read_jsonl_bytes(path)
+    data = parsed.data
+    if parsed.table is not None:
+        return _arrow_frame(parsed.table, data)
+    # The careful path: whatever the fast one could not clear is named here by its line.
     # pyarrow does not check UTF-8: invalid bytes would reach its string arrays and fail much later.
     decode_utf8(data, path, BattlesFileError)
     deep = _deep_lines(data)
@@ -249,11 +249,21 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         # pyarrow's reader is ~3x faster than a line-by-line parse on large files.
         return pd.read_json(io.BytesIO(data), lines=True, engine="pyarrow", dtype_backend="numpy_nullable")
     except Exception:  # noqa: BLE001 - fall back to a line-by-line parse that can say which line is bad
-        del data
+        del data, parsed
         rows = [obj for _, obj in iter_json_lines(path, BattlesFileError)]
         if not rows:
             raise BattlesFileError(f"{path}: no battles in the file") from None
         return pd.DataFrame(rows)
+
+
+def _arrow_frame(table: Any, data: bytes) -> pd.DataFrame:
+    """A pyarrow table of JSONL rows as the frame ``pd.read_json(engine="pyarrow",
+    dtype_backend="numpy_nullable")`` gives: through the converter it uses where this pandas has it."""
+    try:
+        from pandas.io._util import arrow_table_to_pandas
+    except ImportError:  # another pandas: parse again, the public way (same frame, slower)
+        return pd.read_json(io.BytesIO(data), lines=True, engine="pyarrow", dtype_backend="numpy_nullable")
+    return arrow_table_to_pandas(table, dtype_backend="numpy_nullable")
 
 
 def _read_json(path: Path) -> pd.DataFrame:

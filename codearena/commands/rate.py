@@ -176,6 +176,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from votes.prefetch import read_in_background
+
+    # Before the imports below: the file is parsed while they run.
+    pending = read_in_background(args.source_path)
     from ratings.groups import rate_groups
     from ratings.source import load_battles
 
@@ -191,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     columns = rating_columns(answers=kwargs["style_control"],
                              prompts=audit_opts is not None and audit_opts.dedup_factor is not None)
     loaded = load_battles(args.source_path, source=args.source, include_named=args.include_named,
-                          include_flagged=args.include_flagged, columns=columns)
+                          include_flagged=args.include_flagged, columns=columns, pending=pending)
     notes: list[str] = []
     if loaded.dropped_named:
         notes.append(f"{loaded.dropped_named} named-mode vote(s) left out (--include-named to keep them)")
