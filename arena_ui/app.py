@@ -277,7 +277,9 @@ def _wire_panel(arena: Arena, panel: BattlePanel, model_inputs: list[Any] | None
                                           request, (model_a, model_b), force_new=True):
                 yield update
 
-    gen_kwargs = {"outputs": panel.turn_outputs, "concurrency_limit": None}
+    # Every panel's streams share one limit (the queue's default: serve --concurrency); arena_ui.serve gives
+    # Gradio's queue room for that many streams *and* the short events, so a vote never waits behind them.
+    gen_kwargs = {"outputs": panel.turn_outputs, "concurrency_limit": "default", "concurrency_id": STREAMS_ID}
     streaming = [
         panel.send.click(send, [panel.prompt, panel.token, *extra], api_name=f"{prefix}send", **gen_kwargs),
         panel.prompt.submit(send, [panel.prompt, panel.token, *extra], api_name=False, **gen_kwargs),
@@ -327,6 +329,9 @@ def _round(df: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(out[col]):
             out[col] = out[col].round(1)
     return out
+
+
+STREAMS_ID = "answers"
 
 
 def build_app(arena: Arena) -> gr.Blocks:

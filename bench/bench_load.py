@@ -151,6 +151,8 @@ class Arrival:
     """One open-loop arrival: a battle streamed and voted on, or why not."""
 
     vote_s: float | None = None
+    prompt_s: float | None = None  # picking a random prompt (one short event)
+    answer_s: float | None = None  # sending it until both answers are complete
     slowdown: float | None = None  # answer wall time / the longer answer's length at --chars-per-s
     cast: tuple[str, str, str, str] | None = None
     error: str | None = None
@@ -168,7 +170,9 @@ def _answer_chars(chat) -> int:
 
 
 def one_battle(client, rng: random.Random, chars_per_s: float, timeout_s: float) -> Arrival:
+    t0 = time.perf_counter()
     prompt = client.predict("any", "any", api_name="/random_prompt")
+    prompt_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     job = client.submit(prompt, api_name="/send")
     job.result(timeout=timeout_s)
@@ -186,7 +190,7 @@ def one_battle(client, rng: random.Random, chars_per_s: float, timeout_s: float)
     m = REVEAL_RE.search(reveal if isinstance(reveal, str) else "")
     if "Thanks" not in status or m is None:
         return Arrival(error=f"vote: {status}")
-    return Arrival(vote_s=vote_s, slowdown=wall / pace if pace else None,
+    return Arrival(vote_s=vote_s, prompt_s=prompt_s, answer_s=wall, slowdown=wall / pace if pace else None,
                    cast=(prompt, m.group(1), m.group(2), VOTE_APIS[api]))
 
 
@@ -236,6 +240,75 @@ def open_loop(url: str, args: argparse.Namespace) -> tuple[list[Arrival], int, f
     return results, dropped, time.perf_counter() - t0
 
 
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc (0 where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_self() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def lean_battle(app, rng: random.Random, chars_per_s: float, timeout_s: float) -> Arrival:
+    """one_battle, spoken by tests/lean_client.py (no polling, intermediate frames unparsed)."""
+    session = app.session()
+    t0 = time.perf_counter()
+    (prompt,) = await session.call("/random_prompt", "any", "any")
+    prompt_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = await session.call("/send", prompt, timeout_s=timeout_s)
+    wall = time.perf_counter() - t0
+    if "complete" not in str(out[2]):
+        return Arrival(error=f"battle: {out[2]}")
+    longest = max(_answer_chars(out[0]), _answer_chars(out[1]))
+    pace = longest / chars_per_s if chars_per_s and longest else None
+    api = rng.choice(list(VOTE_APIS))
+    t0 = time.perf_counter()
+    status, reveal = (await session.call(api))[:2]
+    vote_s = time.perf_counter() - t0
+    m = REVEAL_RE.search(reveal if isinstance(reveal, str) else "")
+    if "Thanks" not in str(status) or m is None:
+        return Arrival(error=f"vote: {status}")
+    return Arrival(vote_s=vote_s, prompt_s=prompt_s, answer_s=wall, slowdown=wall / pace if pace else None,
+                   cast=(prompt, m.group(1), m.group(2), VOTE_APIS[api]))
+
+
+def open_loop_lean(url: str, args: argparse.Namespace) -> tuple[list[Arrival], int, float]:
+    """open_loop with lean clients on one asyncio loop: every arrival gets its own session, none is dropped."""
+    import asyncio
+
+    import httpx
+
+    from tests.lean_client import LeanApp
+
+    async def run() -> tuple[list[Arrival], float]:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+        async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0)) as http:
+            app = await LeanApp.connect(url, http)
+            n = int(args.rate * args.duration)
+            t0 = time.perf_counter()
+
+            async def arrival(i: int) -> Arrival:
+                await asyncio.sleep(max(0.0, t0 + i / args.rate - time.perf_counter()))
+                try:
+                    return await lean_battle(app, random.Random(args.seed + i), args.chars_per_s, args.timeout)
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    return Arrival(error=f"{type(exc).__name__}: {exc}")
+
+            results = await asyncio.gather(*(arrival(i) for i in range(n)))
+            return list(results), time.perf_counter() - t0
+
+    results, wall = asyncio.run(run())
+    return results, 0, wall
+
+
 def open_loop_main(args: argparse.Namespace) -> int:
     """--rate: the open-loop run against --replicas serve processes behind HAProxy on --store."""
     import secrets
@@ -261,7 +334,11 @@ def open_loop_main(args: argparse.Namespace) -> int:
         deployment = Deployment(tmp, db, toml, args.data / "question.jsonl", args.replicas,
                                 "--concurrency", str(args.concurrency), "--leaderboard-refresh", "30")
         try:
-            results, dropped, wall = open_loop(deployment.url, args)
+            own0, servers0 = _cpu_self(), [_cpu_of(r.proc.pid) for r in deployment.replicas]
+            loop = open_loop_lean if args.client == "lean" else open_loop
+            results, dropped, wall = loop(deployment.url, args)
+            own = _cpu_self() - own0
+            servers = sum(_cpu_of(r.proc.pid) - c for r, c in zip(deployment.replicas, servers0, strict=True))
         finally:
             deployment.close()
         stored = Counter((r["prompt"], r["model_a"], r["model_b"], r["winner"])
@@ -278,13 +355,21 @@ def open_loop_main(args: argparse.Namespace) -> int:
     slow = [r.slowdown for r in results if r.slowdown is not None]
     errors = [r.error for r in results if r.error]
     print(f"\nopen loop: {args.rate:g} battles+votes/s for {args.duration:g} s, {args.replicas} replica(s) behind "
-          f"HAProxy, {args.store} store, answers at {args.chars_per_s or 'unthrottled'} chars/s, cpus {os.cpu_count()}")
+          f"HAProxy, {args.store} store, answers at {args.chars_per_s or 'unthrottled'} chars/s, {args.client} "
+          f"clients, cpus {os.cpu_count()}")
     print(f"votes acknowledged   {sum(cast.values())} / {int(args.rate * args.duration)} arrivals "
           f"({dropped} found no free client) in {wall:.1f} s  ->  {sum(cast.values()) / wall:.1f} votes/s")
     print(f"vote latency         p50 {pct(vote_s, 50) * 1000:.0f} ms   p99 {pct(vote_s, 99) * 1000:.0f} ms")
+    prompt_s = [r.prompt_s for r in results if r.prompt_s is not None]
+    answer_s = [r.answer_s for r in results if r.answer_s is not None]
+    print(f"prompt pick          p50 {pct(prompt_s, 50) * 1000:.0f} ms   p99 {pct(prompt_s, 99) * 1000:.0f} ms;  "
+          f"both answers p50 {pct(answer_s, 50):.1f} s   p99 {pct(answer_s, 99):.1f} s")
     if slow:
         print(f"stream slowdown      p50 {pct(slow, 50):.2f}x   p99 {pct(slow, 99):.2f}x  (answer wall time / its "
               "text at --chars-per-s)")
+    # The simulated voters share the machine: what they burn is CPU the arena did not get.
+    print(f"CPU seconds          arena {servers:.1f} s ({servers / wall * 100:.0f}% of one core), simulated "
+          f"voters {own:.1f} s ({own / wall * 100:.0f}%), over {wall:.1f} s on {os.cpu_count()} cores")
     print(f"in the store         acknowledged but missing: {missing}")
     if errors:
         print(f"errors               {len(errors)}; first: {Counter(errors).most_common(3)}")
@@ -312,7 +397,12 @@ def main(argv: list[str] | None = None) -> int:
     loop.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite", help="open loop: the store")
     loop.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
                       help="open loop: the server where a scratch database is created (and dropped)")
-    loop.add_argument("--clients", type=int, default=None, help="open loop: pre-connected clients (default 12 x rate)")
+    loop.add_argument("--clients", type=int, default=None,
+                      help="open loop, --client gradio: pre-connected clients (default 12 x rate)")
+    loop.add_argument("--client", choices=["lean", "gradio"], default="lean",
+                      help="open loop: the simulated voters' client: lean (tests/lean_client.py, the protocol as "
+                      "a browser speaks it, default) or gradio (gradio_client: it polls every 50 ms, and its "
+                      "threads compete with the arena for the cores)")
     args = parser.parse_args(argv)
     if not (args.data / "question.jsonl").is_file():
         raise SystemExit(f"{args.data}: no question.jsonl (see ../shared/data/README.md)")

@@ -58,7 +58,7 @@ frontend arena
 backend replicas
     balance roundrobin
     cookie CODEARENA_REPLICA insert indirect nocache httponly
-    option httpchk GET /config
+    option httpchk GET /healthz
     http-check expect status 200
     default-server inter {check_ms}ms fall 2 rise 1
 {servers}

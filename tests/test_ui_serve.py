@@ -74,6 +74,10 @@ def test_serve_binds_the_port_prints_the_url_and_serves_the_battle_page(tmp_path
         html = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
         assert "CodeArena" in html
         assert (tmp_path / "v.db").exists()
+        # What a load balancer checks: cheap, plain, never cached.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as health:
+            assert health.status == 200 and health.read() == b"ok\n"
+            assert health.headers["Cache-Control"] == "no-store"
     finally:
         out = stop(proc)
     assert proc.returncode in (0, -signal.SIGINT), f"exit status {proc.returncode} after Ctrl-C; output:\n{out}"
@@ -168,3 +172,47 @@ def test_serve_lists_an_unavailable_model_once(tmp_path, shared_data):
     # Was three times: the arena's log line, serve's list and the warning repeating the reason.
     assert output.count("CODEARENA_TEST_NO_SUCH_KEY") == 1, output
     assert output.count("keyless") == 1, output
+
+
+def test_votes_and_prompt_picks_do_not_wait_behind_streaming_battles(tmp_path, shared_data):
+    """Gradio runs 40 events at once unless told otherwise, streams included: with 45 battles streaming, a
+    prompt pick (and a vote) used to wait for one of them to end. Here every stream takes minutes."""
+    import asyncio
+
+    import httpx
+
+    from tests.lean_client import LeanApp
+
+    hard = shared_data("arena-hard-v0.1")
+    toml = write_replay_models(tmp_path / "models.toml", hard / "model_answer", hard / "question.jsonl",
+                               ["gpt-4o-2024-05-13", "gemma-2-9b-it"], chars_per_s=20)
+    port = free_port()
+    proc = start_serve("--models", str(toml), "--prompts", str(hard / "question.jsonl"), "--db",
+                       str(tmp_path / "v.db"), "--port", str(port), "--battles-per-minute", "0", "--no-run")
+
+    import json
+
+    question = json.loads((hard / "question.jsonl").read_text().splitlines()[0])["turns"][0]["content"]
+
+    async def scenario() -> tuple[int, float, str]:
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=None)) as http:
+            app = await LeanApp.connect(f"http://127.0.0.1:{port}/", http)
+            streams = [asyncio.create_task(app.session().call("/send", question))
+                       for _ in range(45)]
+            await asyncio.sleep(3)  # all 45 started (each holds its event while it streams)
+            started = time.perf_counter()
+            (prompt,) = await asyncio.wait_for(app.session().call("/random_prompt", "any", "any"), 30)
+            waited = time.perf_counter() - started
+            running = sum(not t.done() for t in streams)
+            for t in streams:
+                t.cancel()
+            await asyncio.gather(*streams, return_exceptions=True)
+            return running, waited, prompt
+
+    try:
+        wait_for_line(proc, "running on", 90)
+        running, waited, prompt = asyncio.run(scenario())
+    finally:
+        out = stop(proc)
+    assert running == 45, out  # the streams were still going while the prompt was picked
+    assert prompt and waited < 10, f"a prompt pick took {waited:.1f} s behind {running} streams"

@@ -37,7 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--leaderboard-refresh", type=float, default=30.0, metavar="S",
                         help="seconds between leaderboard recomputations (default 30)")
     parser.add_argument("--concurrency", type=int, default=64, metavar="N",
-                        help="events processed at once by the app's queue (default 64)")
+                        help="battles whose answers stream at once (default 64; more wait their turn). Votes "
+                        "and other short events have 64 places of their own: they never wait behind streams")
     parser.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
                         help="a reverse proxy (address or network, e.g. 127.0.0.1 or 10.0.0.0/8) whose "
                         "X-Forwarded-For names the client; repeatable. Without one, the connecting address "

@@ -98,10 +98,18 @@ class ReplayBackend(Backend):
     async def stream(self, messages: list[Message], params: SamplingParams | None = None) -> AsyncIterator[str]:
         text = self._answer(messages)
         cps = float(self.spec.options.get("chars_per_s") or 0)
+        loop = asyncio.get_running_loop()
         async with self._limit.get():
+            start, sent = loop.time(), 0
             for chunk in _CHUNK_RE.findall(text):
+                sent += len(chunk)
                 if cps > 0:
-                    await asyncio.sleep(len(chunk) / cps)
+                    # Each piece is due when a model writing cps characters a second would have written
+                    # it: a busy event loop delays pieces but not the pace (as a model's server keeps
+                    # generating while its client is slow), and pieces already due go out together.
+                    delay = start + sent / cps - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 yield chunk
 
     async def complete(self, messages: list[Message], params: SamplingParams | None = None) -> Completion:
