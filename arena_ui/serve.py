@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import importlib.util
 import os
 import signal
@@ -21,6 +22,9 @@ from arena_ui.sampling import PairSampler, parse_weights
 from votes.location import DEFAULT_DB
 
 HEALTH_PATH = "/healthz"
+# Young collections every 50,000 allocations, not 700: a page update's short-lived objects are freed
+# before a collection sees them, so fewer survive into the old generation whose collections pause the loop.
+GC_THRESHOLDS = (50_000, 20, 20)
 SHORT_EVENT_SLOTS = 64  # votes, prompt picks, runs waiting for the sandbox: beside the streaming battles
 
 
@@ -189,6 +193,12 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningAr
         sock.close()
         raise
     running = RunningArena(demo, server)
+    # What start-up built (Gradio, FastAPI, pandas, the prompts: most of the heap) lives as long as the
+    # process; frozen, the collector stops walking it in every full collection. Measured at 20 battles/s:
+    # full collections of 80-290 ms, each a pause of every stream and vote, were the vote's p99.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         _report_started(arena, opts, running)
         if block:

@@ -54,6 +54,7 @@ async def stream_pair(backend_a: Backend, backend_b: Backend, messages_a: Sequen
     errors: list[str | None] = [None, None]
     timings: list[AnswerTiming | None] = [None, None]
     wake = asyncio.Event()
+    pause_over = asyncio.Event()
     timed_out = False
 
     async def pump(side: int, backend: Backend, messages: Sequence[Message]) -> None:
@@ -71,6 +72,7 @@ async def stream_pair(backend_a: Backend, backend_b: Backend, messages_a: Sequen
         finally:
             done[side] = True
             wake.set()
+            pause_over.set()  # an answer is complete: the page shows it now, not at the end of a pause
 
     def deadline() -> None:
         nonlocal timed_out
@@ -99,7 +101,11 @@ async def stream_pair(backend_a: Backend, backend_b: Backend, messages_a: Sequen
             wake.clear()
             gap = min_interval_s - (loop.time() - last)
             if gap > 0 and not all(done) and not timed_out:
-                await asyncio.sleep(gap)  # more pieces arrive meanwhile: one larger snapshot
+                # More pieces arrive meanwhile: one larger snapshot. A side that ends cuts the pause short.
+                pause_over.clear()
+                handle = loop.call_later(gap, pause_over.set)
+                await pause_over.wait()
+                handle.cancel()
             if all(done) or timed_out:
                 break
             last = loop.time()

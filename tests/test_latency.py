@@ -150,3 +150,22 @@ def test_rate_json_shows_median_latency_beside_the_rating(tmp_path, capsys):
     assert rows["m1"]["median_ttft_s"] is None  # generated answers are not streamed
     assert rows["m2"]["timed_answers"] == 0 and rows["m2"]["median_total_s"] is None
     assert rows["m1"]["rating"] > rows["m2"]["rating"]  # beside the rating, not instead of it
+
+
+def test_throttled_snapshots_do_not_hold_back_the_end_of_the_answers(tmp_path):
+    # Snapshots at most every 5 s (as when many battles stream): the complete answers still arrive at once,
+    # each snapshot holds everything written so far, and the last one is the whole text.
+    text_a, text_b = "def add(a, b):\n    return a + b\n" * 20, "lambda a, b: a + b\n" * 30
+    a, b = make_backend(replay(tmp_path, "alpha", text_a)), make_backend(replay(tmp_path, "beta", text_b))
+    prompt = [{"role": "user", "content": "add two numbers"}]
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        snaps = [s async for s in stream_pair(a, b, prompt, prompt, min_interval_s=5.0)]
+        return snaps, loop.time() - t0
+
+    snaps, took = asyncio.run(go())
+    assert took < 2.0, f"the answers (~0.2 s of text at 4,000 chars/s) took {took:.1f} s to complete"
+    assert snaps[-1].done and (snaps[-1].text_a, snaps[-1].text_b) == (text_a, text_b)
+    assert all(text_a.startswith(s.text_a) and text_b.startswith(s.text_b) for s in snaps)
