@@ -10,8 +10,10 @@ nothing lost.
 
 Open loop (``--rate``): battles arrive at a fixed rate, not all at once; each is answered (streamed at
 ``--chars-per-s``) and voted on, against ``--replicas N`` serve processes behind HAProxy (sticky sessions,
-tests/replica_helpers.py) on an SQLite file or a PostgreSQL database (``--store``). Prints acknowledged
-votes/s, p50/p99 vote latency and the stream slowdown (an answer's wall time over its text's own pace):
+tests/replica_helpers.py) on an SQLite file or a PostgreSQL database (``--store``). The simulated voters
+speak Gradio's queue protocol on one asyncio loop (tests/lean_client.py; ``--client gradio`` for
+gradio_client). Prints acknowledged votes/s, p50/p99 vote and prompt-pick latency, the stream slowdown (an
+answer's wall time over its text's own pace) and the CPU the arena and the simulated voters used:
 
     python bench/bench_load.py --rate 5 --duration 30 --replicas 3 --store postgres --chars-per-s 1000
 """
