@@ -180,8 +180,10 @@ def _say_when_probed(arena: Arena) -> None:
         threading.Thread(target=wait_and_print, name="arena-run-probe-report", daemon=True).start()
 
 
-def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningArena:
-    """Build, bind and serve; returns once the server answers (after Ctrl-C when ``block``)."""
+def launch(arena: Arena, opts: ServeOptions, *, block: bool = True, tune_gc: bool = False) -> RunningArena:
+    """Build, bind and serve; returns once the server answers (after Ctrl-C when ``block``). ``tune_gc``:
+    set this process's garbage collector for serving (what `codearena serve` does; an embedding process,
+    a test suite, keeps its own settings)."""
     _skip_absent_matplotlib()
     sock = bind_socket(opts.host, opts.port)
     try:
@@ -196,19 +198,42 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True) -> RunningAr
     # What start-up built (Gradio, FastAPI, pandas, the prompts: most of the heap) lives as long as the
     # process; frozen, the collector stops walking it in every full collection. Measured at 20 battles/s:
     # full collections of 80-290 ms, each a pause of every stream and vote, were the vote's p99.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    if tune_gc:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
     try:
+        stop = _stop_on_signals() if block else None  # before "running on": a signal from then on is handled
         _report_started(arena, opts, running)
-        if block:
-            threading.Event().wait()  # until Ctrl-C
+        if stop is not None:
+            stop.wait()
+            close(arena, running)
     except KeyboardInterrupt:
         # However early it comes (even while the lines above print), Ctrl-C ends the arena cleanly.
         close(arena, running)
         if not block:
             raise
     return running
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, a process manager). Handled here
+    rather than left to Python's default: a process started with SIGINT ignored (from a background job of a
+    non-interactive shell, as CI runs) would otherwise never stop on Ctrl-C, and SIGTERM would end it with
+    no clean shutdown. A second signal while closing stops at once."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+    except ValueError:  # not the main thread: Python's own Ctrl-C handling (KeyboardInterrupt) applies
+        pass
+    return stop
 
 
 def _report_started(arena: Arena, opts: ServeOptions, running: RunningArena) -> None:
@@ -243,5 +268,5 @@ def serve(opts: ServeOptions) -> int:
     except (AttributeError, ValueError, OSError):  # no real stderr (embedded, detached): no stack dumps
         pass
     arena = make_arena(opts)
-    launch(arena, opts)
+    launch(arena, opts, tune_gc=True)
     return 0

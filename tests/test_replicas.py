@@ -149,10 +149,12 @@ def vote_once(client, log: Log, rng: random.Random, *, retry_s: float = 60) -> N
         log.cast.append((prompt, m.group(1), m.group(2), VOTE_APIS[api]))
 
 
-def voter(url: str, rounds: int, seed: int, log: Log) -> None:
+def voter(url: str, rounds: int, seed: int, log: Log, until: threading.Event | None = None) -> None:
     rng = random.Random(seed)
     client = None
     for _ in range(rounds):
+        if until is not None and until.is_set():
+            break
         try:
             if client is None:
                 client = new_client(url)
@@ -165,8 +167,11 @@ def voter(url: str, rounds: int, seed: int, log: Log) -> None:
             client = None
 
 
-def run_voters(url: str, n: int, rounds: int, log: Log, seed: int = 0) -> list[threading.Thread]:
-    threads = [threading.Thread(target=voter, args=(url, rounds, seed + i, log), daemon=True) for i in range(n)]
+def run_voters(url: str, n: int, rounds: int, log: Log, seed: int = 0,
+               until: threading.Event | None = None) -> list[threading.Thread]:
+    """``n`` voters of ``rounds`` battles each (fewer once ``until`` is set)."""
+    threads = [threading.Thread(target=voter, args=(url, rounds, seed + i, log, until), daemon=True)
+               for i in range(n)]
     for t in threads:
         t.start()
     return threads
@@ -246,8 +251,12 @@ def test_a_store_outage_is_an_error_on_the_page_and_the_arena_recovers(arena) ->
     assert "complete" in job.outputs()[-1][2]
     before = stored_votes(url)
     log = Log()
-    threads = run_voters(deployment.url, 6, 3, log, seed=200)
-    time.sleep(2)
+    # The voters keep voting until after the outage, however fast their battles are.
+    enough = threading.Event()
+    threads = run_voters(deployment.url, 6, 1000, log, seed=200, until=enough)
+    deadline = time.monotonic() + 120
+    while len(log.cast) < 6 and time.monotonic() < deadline:
+        time.sleep(0.1)
     fwd.stop()  # PostgreSQL unreachable: open connections drop, new ones are refused
     try:
         status = client.predict(api_name="/vote_a")[0]
@@ -258,6 +267,8 @@ def test_a_store_outage_is_an_error_on_the_page_and_the_arena_recovers(arena) ->
         fwd.start()  # the server is back; no replica is restarted
     status, reveal = client.predict(api_name="/vote_a")[:2]  # the same battle takes its vote now
     assert "Thanks" in status
+    time.sleep(2)  # the voters' refused votes go through too
+    enough.set()
     for t in threads:
         t.join(timeout=300)
     assert log.store_down > 0  # the voters' own votes during the outage were refused with the message, too

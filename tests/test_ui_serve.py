@@ -83,6 +83,22 @@ def test_serve_binds_the_port_prints_the_url_and_serves_the_battle_page(tmp_path
     assert proc.returncode in (0, -signal.SIGINT), f"exit status {proc.returncode} after Ctrl-C; output:\n{out}"
 
 
+def test_serve_stops_cleanly_on_sigterm_as_a_process_manager_sends_it(tmp_path, shared_data):
+    hard = shared_data("arena-hard-v0.1")
+    toml = write_replay_models(tmp_path / "models.toml", hard / "model_answer", hard / "question.jsonl",
+                               ["gpt-4o-2024-05-13", "gemma-2-9b-it"])
+    proc = start_serve("--models", str(toml), "--prompts", str(hard / "question.jsonl"), "--db",
+                       str(tmp_path / "v.db"), "--port", str(free_port()))
+    try:
+        wait_for_line(proc, "running on", 90)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out  # a clean shutdown, not death by the signal
+
+
 def test_serve_rejects_a_missing_models_file_with_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "codearena", "serve", "--models", str(tmp_path / "nope.toml"),
                            "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=120)
