@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ HEALTH_PATH = "/healthz"
 # Young collections every 50,000 allocations, not 700: a page update's short-lived objects are freed
 # before a collection sees them, so fewer survive into the old generation whose collections pause the loop.
 GC_THRESHOLDS = (50_000, 20, 20)
-SHORT_EVENT_SLOTS = 64  # votes, prompt picks, runs waiting for the sandbox: beside the streaming battles
+SHORT_EVENT_SLOTS = 64  # votes, prompt picks, ...: beside the streaming battles and the code runs
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,10 @@ def build_http_app(arena: Arena, opts: ServeOptions):
     # Gradio's queue runs at most ``max_threads`` events at once, streams included: 40, unless launch() sets
     # it, and a mounted app is never launched. With 40 battles streaming, every vote and prompt pick waited
     # for one of them to end (measured: a prompt pick's p50 7 s at 20 battles/s). Room for --concurrency
-    # streams and SHORT_EVENT_SLOTS short events besides (what launch(max_threads=...) sets, both fields).
-    slots = opts.concurrency + SHORT_EVENT_SLOTS
+    # streams, SHORT_EVENT_SLOTS short events and every run the run queue admits (each holds its event while
+    # it waits for the sandbox) besides: what launch(max_threads=...) sets, both fields.
+    queue = arena.runs.queue
+    slots = opts.concurrency + SHORT_EVENT_SLOTS + (queue.max_concurrent + queue.max_queued if queue else 0)
     demo.max_threads = slots
     demo._queue.max_thread_count = slots
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -195,45 +198,57 @@ def launch(arena: Arena, opts: ServeOptions, *, block: bool = True, tune_gc: boo
         sock.close()
         raise
     running = RunningArena(demo, server)
-    # What start-up built (Gradio, FastAPI, pandas, the prompts: most of the heap) lives as long as the
-    # process; frozen, the collector stops walking it in every full collection. Measured at 20 battles/s:
-    # full collections of 80-290 ms, each a pause of every stream and vote, were the vote's p99.
-    if tune_gc:
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
+    interrupted = False
     try:
-        stop = _stop_on_signals() if block else None  # before "running on": a signal from then on is handled
+        stopping = _stop_on_signals() if block else None  # before "running on": a signal from then on is handled
+        if tune_gc:
+            # What start-up built (Gradio, FastAPI, pandas, the prompts: most of the heap) lives as long as
+            # the process; frozen, the collector stops walking it in every full collection. Measured at 20
+            # battles/s: full collections of 80-290 ms, each a pause of every stream and vote, were the p99.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
         _report_started(arena, opts, running)
-        if stop is not None:
-            stop.wait()
-            close(arena, running)
+        while stopping is not None and not stopping.is_set():
+            time.sleep(0.25)
     except KeyboardInterrupt:
-        # However early it comes (even while the lines above print), Ctrl-C ends the arena cleanly.
+        interrupted = True  # however early it comes (even while the lines above print)
+    if block or interrupted:
         close(arena, running)
-        if not block:
-            raise
+    if interrupted and not block:
+        raise KeyboardInterrupt
     return running
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, a process manager). Handled here
+@dataclass
+class _Stopping:
+    """Set by a signal handler: a plain flag, since a handler that took a lock (threading.Event.set) could
+    find it held by the very thread it interrupted."""
+
+    requested: bool = False
+
+    def is_set(self) -> bool:
+        return self.requested
+
+
+def _stop_on_signals() -> _Stopping:
+    """A flag set by SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, a process manager). Handled here
     rather than left to Python's default: a process started with SIGINT ignored (from a background job of a
     non-interactive shell, as CI runs) would otherwise never stop on Ctrl-C, and SIGTERM would end it with
-    no clean shutdown. A second signal while closing stops at once."""
-    stop = threading.Event()
+    no clean shutdown. A second signal while closing ends the process at once (exit status 130)."""
+    stopping = _Stopping()
 
     def on_signal(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
+        if stopping.requested:
+            os._exit(130)
+        stopping.requested = True
 
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
-    except ValueError:  # not the main thread: Python's own Ctrl-C handling (KeyboardInterrupt) applies
+    except ValueError:  # not the main thread: signals cannot reach this wait; Ctrl-C goes to the main thread
         pass
-    return stop
+    return stopping
 
 
 def _report_started(arena: Arena, opts: ServeOptions, running: RunningArena) -> None:
@@ -256,7 +271,8 @@ def close(arena: Arena, running: RunningArena) -> None:
     running.server.stop()
     running.demo.close(verbose=False)
     # Its own thread and loop: the caller may already run a loop (Playwright's sync API, a notebook).
-    worker = threading.Thread(target=asyncio.run, args=(arena.aclose(),), name="arena-close")
+    # A daemon, so that a backend whose close hangs cannot hold the process past the 10 s.
+    worker = threading.Thread(target=asyncio.run, args=(arena.aclose(),), name="arena-close", daemon=True)
     worker.start()
     worker.join(timeout=10)
 

@@ -78,6 +78,7 @@ async def stream_pair(backend_a: Backend, backend_b: Backend, messages_a: Sequen
         nonlocal timed_out
         timed_out = True
         wake.set()
+        pause_over.set()
 
     texts = ["", ""]
 
@@ -95,20 +96,22 @@ async def stream_pair(backend_a: Backend, backend_b: Backend, messages_a: Sequen
              asyncio.create_task(pump(1, backend_b, messages_b))]
     timer = None if timeout_s is None else loop.call_later(timeout_s, deadline)
     last = -math.inf
+    shown_done = 0  # how many sides had ended at the last snapshot
     try:
         while not all(done) and not timed_out:
             await wake.wait()
-            wake.clear()
             gap = min_interval_s - (loop.time() - last)
-            if gap > 0 and not all(done) and not timed_out:
-                # More pieces arrive meanwhile: one larger snapshot. A side that ends cuts the pause short.
+            # More pieces arrive during the pause: one larger snapshot. A side that has ended since the last
+            # snapshot is shown at once; one that ends during the pause cuts it short.
+            if gap > 0 and sum(done) == shown_done and not timed_out:
                 pause_over.clear()
                 handle = loop.call_later(gap, pause_over.set)
                 await pause_over.wait()
                 handle.cancel()
+            wake.clear()  # what woke this loop, and what came during the pause, go into this snapshot
             if all(done) or timed_out:
                 break
-            last = loop.time()
+            last, shown_done = loop.time(), sum(done)
             yield snapshot()
         if timed_out:
             for i in (0, 1):

@@ -260,7 +260,11 @@ def _cpu_self() -> float:
 
 async def lean_battle(app, rng: random.Random, chars_per_s: float, timeout_s: float) -> Arrival:
     """one_battle, spoken by tests/lean_client.py (no polling, intermediate frames unparsed)."""
-    session = app.session()
+    async with app.session() as session:
+        return await _lean_battle(session, rng, chars_per_s, timeout_s)
+
+
+async def _lean_battle(session, rng: random.Random, chars_per_s: float, timeout_s: float) -> Arrival:
     t0 = time.perf_counter()
     (prompt,) = await session.call("/random_prompt", "any", "any")
     prompt_s = time.perf_counter() - t0
@@ -340,7 +344,8 @@ def open_loop_main(args: argparse.Namespace) -> int:
             loop = open_loop_lean if args.client == "lean" else open_loop
             results, dropped, wall = loop(deployment.url, args)
             own = _cpu_self() - own0
-            servers = sum(_cpu_of(r.proc.pid) - c for r, c in zip(deployment.replicas, servers0, strict=True))
+            per_replica = [_cpu_of(r.proc.pid) - c for r, c in zip(deployment.replicas, servers0, strict=True)]
+            servers = sum(per_replica)
         finally:
             deployment.close()
         stored = Counter((r["prompt"], r["model_a"], r["model_b"], r["winner"])
@@ -370,7 +375,8 @@ def open_loop_main(args: argparse.Namespace) -> int:
         print(f"stream slowdown      p50 {pct(slow, 50):.2f}x   p99 {pct(slow, 99):.2f}x  (answer wall time / its "
               "text at --chars-per-s)")
     # The simulated voters share the machine: what they burn is CPU the arena did not get.
-    print(f"CPU seconds          arena {servers:.1f} s ({servers / wall * 100:.0f}% of one core), simulated "
+    split = f" = {' + '.join(f'{c:.1f}' for c in per_replica)}" if len(per_replica) > 1 else ""
+    print(f"CPU seconds          arena {servers:.1f} s{split} ({servers / wall * 100:.0f}% of one core), simulated "
           f"voters {own:.1f} s ({own / wall * 100:.0f}%), over {wall:.1f} s on {os.cpu_count()} cores")
     print(f"in the store         acknowledged but missing: {missing}")
     if errors:

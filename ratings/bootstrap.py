@@ -23,6 +23,14 @@ CHUNK_ELEMENTS = 2_000_000
 ROUNDS_PER_BLOCK = 25
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (a container's or taskset's limit), not all the machine has."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity call on this platform
+        return os.cpu_count() or 1
+
+
 def resample_counts(cells: Cells, rounds: int, seed: int) -> np.ndarray:
     """[rounds, cells] battle counts, each row a with-replacement resample of all battles.
 
@@ -41,7 +49,7 @@ def resample_counts(cells: Cells, rounds: int, seed: int) -> np.ndarray:
         start = block * ROUNDS_PER_BLOCK
         out[start : start + sizes[block]] = np.random.default_rng(seeds[block]).multinomial(n, p, size=sizes[block])
 
-    workers = min(len(sizes), os.cpu_count() or 1)
+    workers = min(len(sizes), _usable_cpus())
     if workers <= 1:
         for block in range(len(sizes)):
             draw(block)

@@ -30,7 +30,8 @@ class Endpoint:
 
 
 class LeanApp:
-    """The app's endpoints by API name, read once from ``/config``; shared by every session."""
+    """The app's endpoints by API name, read once from ``/config`` (through ``http``); shared by every
+    session."""
 
     def __init__(self, base_url: str, http: httpx.AsyncClient, config: dict[str, Any]) -> None:
         self.base_url = base_url.rstrip("/")
@@ -56,12 +57,23 @@ class LeanApp:
 
 
 class LeanSession:
-    """One visitor: its own session hash (so its gr.State, e.g. the battle token, lives on the server)."""
+    """One visitor: its own session hash (so its gr.State, e.g. the battle token, lives on the server), and
+    its own connections and cookies, as a browser's: a load balancer that keeps a connection on one replica
+    must not see every visitor on one shared pool. ``async with``, or :meth:`aclose` when done."""
 
     def __init__(self, app: LeanApp) -> None:
         self.app = app
         self.session_hash = uuid.uuid4().hex[:11]
-        self.cookies: dict[str, str] = {}  # the load balancer's sticky cookie, once set
+        self.http = httpx.AsyncClient(timeout=app.http.timeout, limits=httpx.Limits(max_connections=None))
+
+    async def __aenter__(self) -> LeanSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
     async def call(self, api_name: str, *args: Any, timeout_s: float = 900.0) -> list[Any]:
         """Run one event to its end; its outputs (gr.State outputs left out), the last frame of a stream."""
@@ -70,14 +82,13 @@ class LeanSession:
         for is_state in ep.state_inputs:
             data.append(None if is_state else next(it))
         base = self.app.base_url + self.app.prefix
-        join = await self.app.http.post(f"{base}/queue/join", cookies=self.cookies, json={
+        join = await self.http.post(f"{base}/queue/join", json={
             "data": data, "fn_index": ep.fn_index, "session_hash": self.session_hash, "event_data": None,
             "trigger_id": None})
-        self.cookies.update(join.cookies)
         join.raise_for_status()
         event_id = join.json()["event_id"]
-        async with self.app.http.stream("GET", f"{base}/queue/data", params={"session_hash": self.session_hash},
-                                        cookies=self.cookies, timeout=timeout_s) as stream:
+        async with self.http.stream("GET", f"{base}/queue/data", params={"session_hash": self.session_hash},
+                                    timeout=timeout_s) as stream:
             async for line in stream.aiter_lines():
                 # Only the end of this event is read: the frames before it are skipped unparsed.
                 if not line.startswith("data:") or "process_completed" not in line:

@@ -34,7 +34,7 @@ def test_resampled_rounds_do_not_depend_on_the_number_of_cpus(monkeypatch: pytes
     # The draws run on threads in blocks; a user on 1 CPU and one on 64 must get the same intervals.
     cells = aggregate(encode(synthetic_battles(3_000, 5, seed=2).battles))
     threaded = resample_counts(cells, 60, seed=3)
-    monkeypatch.setattr("ratings.bootstrap.os.cpu_count", lambda: 1)
+    monkeypatch.setattr("ratings.bootstrap._usable_cpus", lambda: 1)
     serial = resample_counts(cells, 60, seed=3)
     assert np.array_equal(threaded, serial)
     assert len({row.tobytes() for row in serial}) == 60  # every round its own draw, blocks included

@@ -213,16 +213,18 @@ def test_votes_and_prompt_picks_do_not_wait_behind_streaming_battles(tmp_path, s
     async def scenario() -> tuple[int, float, str]:
         async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=None)) as http:
             app = await LeanApp.connect(f"http://127.0.0.1:{port}/", http)
-            streams = [asyncio.create_task(app.session().call("/send", question))
-                       for _ in range(45)]
+            sessions = [app.session() for _ in range(46)]
+            streams = [asyncio.create_task(s.call("/send", question)) for s in sessions[:45]]
             await asyncio.sleep(3)  # all 45 started (each holds its event while it streams)
             started = time.perf_counter()
-            (prompt,) = await asyncio.wait_for(app.session().call("/random_prompt", "any", "any"), 30)
+            (prompt,) = await asyncio.wait_for(sessions[45].call("/random_prompt", "any", "any"), 30)
             waited = time.perf_counter() - started
             running = sum(not t.done() for t in streams)
             for t in streams:
                 t.cancel()
             await asyncio.gather(*streams, return_exceptions=True)
+            for s in sessions:
+                await s.aclose()
             return running, waited, prompt
 
     try:

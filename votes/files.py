@@ -222,11 +222,9 @@ def _deep_lines(data: bytes) -> np.ndarray:
 
 def _read_jsonl(path: Path, parsed: JsonlBytes | None = None) -> pd.DataFrame:
     """``parsed``: this file's bytes as votes.jsonl_fast read them (on another thread), if they were."""
-    if parsed is None:
-        parsed = read_jsonl_bytes(path)
-    data = parsed.data
-    if parsed.table is not None:
-        return _arrow_frame(parsed.table, data)
+    data, table = (parsed or read_jsonl_bytes(path)).take()
+    if table is not None:
+        return _arrow_frame(table, data)
     # The careful path: whatever the fast one could not clear is named here by its line.
     # pyarrow does not check UTF-8: invalid bytes would reach its string arrays and fail much later.
     decode_utf8(data, path, BattlesFileError)
@@ -249,7 +247,7 @@ def _read_jsonl(path: Path, parsed: JsonlBytes | None = None) -> pd.DataFrame:
         # pyarrow's reader is ~3x faster than a line-by-line parse on large files.
         return pd.read_json(io.BytesIO(data), lines=True, engine="pyarrow", dtype_backend="numpy_nullable")
     except Exception:  # noqa: BLE001 - fall back to a line-by-line parse that can say which line is bad
-        del data, parsed
+        del data, table
         rows = [obj for _, obj in iter_json_lines(path, BattlesFileError)]
         if not rows:
             raise BattlesFileError(f"{path}: no battles in the file") from None

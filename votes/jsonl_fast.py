@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,20 +37,27 @@ def parse_table(data: bytes) -> pa.Table | None:
     anything pyarrow refuses."""
     if not data.isascii() or may_nest_too_deep(data) or b"Infinity" in data:
         return None
-    import pyarrow.json as pa_json
-
     try:
+        import pyarrow.json as pa_json
+
         return pa_json.read_json(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - the careful reader says which line is bad
+    except Exception:  # noqa: BLE001 - the careful reader says which line is bad (or fails as it would)
         return None
 
 
-@dataclass(frozen=True)
 class JsonlBytes:
-    """A JSONL file's bytes, and pyarrow's table of them where the fast path took them (else None)."""
+    """A JSONL file's bytes, and pyarrow's table of them where the fast path took them (else None), handed
+    over once: :meth:`take` gives them and keeps no reference, so a large file is not held twice while the
+    frame made from it is validated."""
 
-    data: bytes
-    table: pa.Table | None
+    def __init__(self, data: bytes, table: pa.Table | None) -> None:
+        self._content: tuple[bytes, pa.Table | None] | None = (data, table)
+
+    def take(self) -> tuple[bytes, pa.Table | None]:
+        if self._content is None:
+            raise RuntimeError("these bytes were already taken")
+        content, self._content = self._content, None
+        return content
 
 
 def read_jsonl_bytes(path: Path) -> JsonlBytes:

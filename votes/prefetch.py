@@ -45,7 +45,10 @@ class PendingRead:
                 # Before pandas is imported (here or by the caller): pyarrow's parse needs only pyarrow.
                 from votes.jsonl_fast import read_jsonl_bytes
 
-                parsed = read_jsonl_bytes(self.path)
+                try:
+                    parsed = read_jsonl_bytes(self.path)
+                except OSError:
+                    pass  # gone or unreadable: read_battles_file says so in its own words
             from votes.files import read_battles_file
 
             self._frame = read_battles_file(self.path, parsed=parsed)

@@ -178,6 +178,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from votes.prefetch import read_in_background
 
+    if args.plot and not args.plot.lower().endswith((".html", ".htm")):
+        raise ValueError(f"--plot {args.plot}: expected an .html file name")
+    if args.plot and args.by:
+        raise ValueError("--plot draws one leaderboard; drop --by")
     # Before the imports below: the file is parsed while they run.
     pending = read_in_background(args.source_path)
     from ratings.groups import rate_groups
@@ -185,10 +189,6 @@ def run(args: argparse.Namespace) -> int:
 
     kwargs = {**rating_settings(args), "style_control": args.style_control or args.lmarena_style}
     audit_opts = audit_options(args) if args.apply_audit else None
-    if args.plot and not args.plot.lower().endswith((".html", ".htm")):
-        raise ValueError(f"--plot {args.plot}: expected an .html file name")
-    if args.plot and args.by:
-        raise ValueError("--plot draws one leaderboard; drop --by")
     from ratings.source import rating_columns
 
     # Only the columns this rating reads: a store's bulk is answer texts, which only style control needs.
