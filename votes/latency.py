@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from votes.record import Battle
+from votes.stored import record_fields
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +76,11 @@ class AnswerTiming:
 
     @classmethod
     def from_dict(cls, data: Any) -> AnswerTiming:
-        if not isinstance(data, dict):
-            raise TimingRecordError(f"a timing record must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"tokens_per_s"})
-        if unknown:
-            raise TimingRecordError(f"unknown timing field(s): {', '.join(unknown)}")
-        if "total_s" not in data:
+        values = record_fields(cls, data, TimingRecordError, label="a timing record", kind="timing",
+                               derived=("tokens_per_s",))
+        if "total_s" not in values:
             raise TimingRecordError("a timing record needs total_s")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**values)
 
 
 def timings_from_meta(meta: Any) -> list[AnswerTiming]:

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from votes.stored import record_fields
+
 # What a run came to. The first group are runs of a program; the second are runs that never started,
 # kept as results so a UI can say why on that side instead of catching exceptions.
 #   ok              the program exited with status 0
@@ -72,13 +74,7 @@ class RunLimits:
 
     @classmethod
     def from_dict(cls, data: Any) -> RunLimits:
-        if not isinstance(data, dict):
-            raise RunRecordError(f"run limits must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RunRecordError(f"unknown run limit field(s): {', '.join(unknown)}")
-        return cls(**data)
+        return cls(**record_fields(cls, data, RunRecordError, label="run limits", kind="run limit"))
 
 
 @dataclass(frozen=True)
@@ -146,16 +142,8 @@ class CodeRun:
 
     @classmethod
     def from_dict(cls, data: Any) -> CodeRun:
-        if not isinstance(data, dict):
-            raise RunRecordError(f"a code run must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RunRecordError(f"unknown code run field(s): {', '.join(unknown)}")
-        for required in ("language", "status"):
-            if required not in data:
-                raise RunRecordError(f"a code run needs {required!r}")
-        values = dict(data)
+        values = record_fields(cls, data, RunRecordError, label="a code run", kind="code run",
+                               required=("language", "status"))
         if "limits" in values:
             values["limits"] = RunLimits.from_dict(values["limits"])
         try:
@@ -197,16 +185,9 @@ class BattleRun:
 
     @classmethod
     def from_dict(cls, data: Any) -> BattleRun:
-        if not isinstance(data, dict):
-            raise RunRecordError(f"a battle run must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RunRecordError(f"unknown battle run field(s): {', '.join(unknown)}")
-        for required in ("side", "turn", "run"):
-            if required not in data:
-                raise RunRecordError(f"a battle run needs {required!r}")
-        return cls(**{**data, "run": CodeRun.from_dict(data["run"])})
+        values = record_fields(cls, data, RunRecordError, label="a battle run", kind="battle run",
+                               required=("side", "turn", "run"))
+        return cls(**{**values, "run": CodeRun.from_dict(values["run"])})
 
 
 def parse_runs(value: Any) -> tuple[BattleRun, ...]:

@@ -56,6 +56,18 @@ class RunQueue:
         return QueueFull(f"{self._running} runs are running and {len(self._waiters)} waiting (the most this "
                          "arena queues): try again in a moment")
 
+    def _enter(self, waiter: Callable[[], None]) -> bool:
+        """Take a slot now (False), or queue ``waiter`` (True): the caller waits until it is called, then
+        holds the slot passed to it. QueueFull when the queue is full."""
+        with self._lock:
+            if self._running < self.max_concurrent and not self._waiters:
+                self._running += 1
+                return False
+            if len(self._waiters) >= self.max_queued:
+                raise self._refuse()
+            self._waiters.append(waiter)
+            return True
+
     def _release(self) -> None:
         with self._lock:
             if self._waiters:
@@ -68,35 +80,25 @@ class RunQueue:
     async def run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         """Wait for a slot (without blocking the event loop), then run fn in a worker thread."""
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] | None = None
-        wake: Callable[[], None] | None = None
-        with self._lock:
-            if self._running < self.max_concurrent and not self._waiters:
-                self._running += 1
-            elif len(self._waiters) >= self.max_queued:
-                raise self._refuse()
-            else:
-                fut = loop.create_future()
+        fut: asyncio.Future[None] = loop.create_future()
 
-                def handed(f: asyncio.Future[None] = fut) -> None:
-                    if f.cancelled():  # the waiter left after the slot was passed to it: pass it on
-                        self._release()
-                    elif not f.done():
-                        f.set_result(None)
+        def handed() -> None:
+            if fut.cancelled():  # the waiter left after the slot was passed to it: pass it on
+                self._release()
+            elif not fut.done():
+                fut.set_result(None)
 
-                def _wake() -> None:
-                    loop.call_soon_threadsafe(handed)
+        def wake() -> None:
+            loop.call_soon_threadsafe(handed)
 
-                wake = _wake
-                self._waiters.append(wake)
-        if fut is not None:
+        if self._enter(wake):
             try:
                 await fut
             except asyncio.CancelledError:
                 with self._lock:
                     queued = wake in self._waiters
                     if queued:
-                        self._waiters.remove(wake)  # type: ignore[arg-type]
+                        self._waiters.remove(wake)
                 # Not queued any more: the slot was handed over, and handed() passes it on.
                 raise
         try:
@@ -106,16 +108,8 @@ class RunQueue:
 
     def run_sync(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         """The same for a thread: block until a slot is free, run fn here."""
-        event: threading.Event | None = None
-        with self._lock:
-            if self._running < self.max_concurrent and not self._waiters:
-                self._running += 1
-            elif len(self._waiters) >= self.max_queued:
-                raise self._refuse()
-            else:
-                event = threading.Event()
-                self._waiters.append(event.set)
-        if event is not None:
+        event = threading.Event()
+        if self._enter(event.set):
             event.wait()
         try:
             return fn(*args, **kwargs)
